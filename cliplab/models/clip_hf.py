@@ -7,13 +7,10 @@ tokenizer so tests and benchmarks run without downloading weights.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import shutil
 import socket
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -24,35 +21,13 @@ from PIL import Image
 from cliplab.errors import ModelNotFoundError
 from cliplab.models.base import Encoder, l2_normalize
 from cliplab.models.preprocess import CLIP_MEAN, CLIP_STD, ResizeCropNormalize
+from cliplab.models.quiet import quiet as _quiet
 
 TEXT_BATCH = 256
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
                    "special_tokens_map.json", "preprocessor_config.json")
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _WIDTHS = {768: "B", 1024: "L", 1280: "H", 1664: "G", 512: "S"}  # vision width → ViT size letter
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence transformers/hub warnings and progress bars (weight-init notes, deprecations)."""
-    from transformers.utils import logging as tlog
-
-    level = tlog.get_verbosity()
-    bars = tlog.is_progress_bar_enabled()
-    hub = logging.getLogger("huggingface_hub")
-    hub_level = hub.level
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-    hub.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        tlog.set_verbosity(level)
-        if bars:
-            tlog.enable_progress_bar()
-        hub.setLevel(hub_level)
 
 
 def _one_line(e: BaseException, limit: int = 200) -> str:

@@ -17,7 +17,7 @@ from cliplab.models.towers import image_tower, text_tower
 CLASS_TEMPLATE = "a photo of a {}."
 # Softmax temperature for zero-shot probabilities, fitted by benchmarks/calibrate_logit_scale.py
 # (NLL of image→caption matching on the Flickr8k *train* split; see docs/benchmarks.md).
-CONSE_LOGIT_SCALE = 30.0
+CONSE_LOGIT_SCALE = 14.1
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +18,7 @@ from PIL import Image
 
 from cliplab.errors import ModelNotFoundError
 from cliplab.models.preprocess import ResizeCropNormalize
+from cliplab.models.quiet import quiet as _quiet
 
 EFFICIENTNET_SIZES = {"lite0": 224, "lite1": 240, "lite2": 260}
 # The TF-Lite checkpoints were trained on inputs scaled to [-1, 1] (mean = std = 0.5); ImageNet's
@@ -117,27 +117,3 @@ def image_tower(variant: str = "lite0") -> EfficientNetLiteTower:
 @functools.lru_cache(maxsize=1)
 def text_tower() -> MiniLMTextTower:
     return MiniLMTextTower()
-
-
-class _quiet:
-    """Silence library chatter (the EfficientNet package prints; HF warns) while loading."""
-
-    def __enter__(self):
-        import contextlib
-        import io
-
-        self._stack = contextlib.ExitStack()
-        self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-        self._stack.enter_context(warnings.catch_warnings())
-        warnings.simplefilter("ignore")
-        try:  # "Loading weights" bars from transformers would pollute every command's output
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
-            hf_logging.set_verbosity_error()
-        except ImportError:
-            pass
-        return self
-
-    def __exit__(self, *exc):
-        return self._stack.__exit__(*exc)
