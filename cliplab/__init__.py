@@ -4,12 +4,26 @@
     enc = cliplab.load_encoder("lite")
     res = cliplab.embed(["photos/"], enc)
     cls = cliplab.classify(["cat.jpg"], "cat,dog,car")
+    hits = cliplab.Collection("photos/").search("a dog on a beach")
+
+Names are imported lazily so that `import cliplab` (and every CLI start) does not pay for torch.
 """
-from cliplab.api import Classification, classify, embed, similarity
-from cliplab.errors import CliplabError, DataError, ImageError, ModelNotFoundError
-from cliplab.models import Encoder, load_encoder
-from cliplab.pipeline import EmbedResult, embed_images, embed_texts
+from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["Classification", "CliplabError", "DataError", "EmbedResult", "Encoder", "ImageError",
-           "ModelNotFoundError", "classify", "embed", "embed_images", "embed_texts", "load_encoder", "similarity"]
+
+_EXPORTS = {
+    "Classification": "cliplab.api", "classify": "cliplab.api", "embed": "cliplab.api", "similarity": "cliplab.api",
+    "CliplabError": "cliplab.errors", "DataError": "cliplab.errors", "ImageError": "cliplab.errors",
+    "ModelNotFoundError": "cliplab.errors",
+    "Encoder": "cliplab.models", "load_encoder": "cliplab.models",
+    "EmbedResult": "cliplab.pipeline", "embed_images": "cliplab.pipeline", "embed_texts": "cliplab.pipeline",
+    "Collection": "cliplab.index",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cliplab' has no attribute {name!r}")

@@ -34,7 +34,7 @@ def save_csv(path: Path, df: pd.DataFrame) -> None:
     _atomic(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
-def _manifest(out: Path, kind: str, model: dict, count: int, extra: dict) -> dict:
+def write_manifest(out: Path, kind: str, model: dict, count: int, extra: dict) -> dict:
     m = {"kind": kind, "model": model.get("model"), "model_info": model, "dim": model.get("dim"),
          "count": count, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
          "dtype": "float32", "normalized": True, **extra}
@@ -54,7 +54,7 @@ def write_image_embeddings(out: str | Path, result: EmbedResult) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     save_npy(out / "image_embeddings.npy", result.vectors.astype(np.float32))
     save_csv(out / "image_metadata.csv", image_metadata(result))
-    return _manifest(out, "image", result.model, result.n_ok,
+    return write_manifest(out, "image", result.model, result.n_ok,
                      {"failed": len(result.failures), "files": ["image_embeddings.npy", "image_metadata.csv"]})
 
 
@@ -63,7 +63,7 @@ def write_text_embeddings(out: str | Path, texts: Sequence[str], vectors: np.nda
     out.mkdir(parents=True, exist_ok=True)
     save_npy(out / "text_embeddings.npy", vectors.astype(np.float32))
     save_csv(out / "text_metadata.csv", pd.DataFrame({"index": range(len(texts)), "text": list(texts)}))
-    return _manifest(out, "text", model, len(texts), {"files": ["text_embeddings.npy", "text_metadata.csv"]})
+    return write_manifest(out, "text", model, len(texts), {"files": ["text_embeddings.npy", "text_metadata.csv"]})
 
 
 def write_similarity(path: str | Path, sim: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str]) -> None:

@@ -18,7 +18,8 @@ IMAGE_COLUMNS = ("path", "image", "file", "filepath", "filename", "image_path")
 CAPTION_COLUMNS = ("caption", "text", "sentence", "title")
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
+    """CSV / JSON / JSONL / parquet → DataFrame, or DataError naming the file."""
     if not path.is_file():
         raise DataError(f"no such file: {path}")
     try:
@@ -49,7 +50,7 @@ def _absolute(paths: pd.Series, base: Path) -> pd.Series:
 
 
 def read_labels(source: str | Path, label_column: str | None = None, path_column: str | None = None) -> pd.DataFrame:
-    """Labelled images → DataFrame[path, label]. `source` is a labels table or an ImageFolder."""
+    """Labelled images → DataFrame[path, label(, split)]. `source` is a labels table or an ImageFolder."""
     src = Path(source).expanduser()
     if src.is_dir():
         labels_csv = src / "labels.csv"
@@ -60,12 +61,14 @@ def read_labels(source: str | Path, label_column: str | None = None, path_column
         if not rows:
             raise DataError(f"{src}: no labels.csv and no class sub-folders with images")
         return pd.DataFrame(rows, columns=["path", "label"])
-    df = _read_table(src)
+    df = read_table(src)
     pcol = _pick(df, path_column, IMAGE_COLUMNS, "image path", src)
     lcol = _pick(df, label_column, ("label", "class", "category", "name"), "label", src)
     if df.empty:
         raise DataError(f"{src}: no rows")
     out = pd.DataFrame({"path": _absolute(df[pcol], src.parent), "label": df[lcol].astype(str)})
+    if "split" in df.columns:
+        out["split"] = df["split"].astype(str)
     if out["label"].str.strip().eq("").any():
         raise DataError(f"{src}: empty labels in column {lcol!r}")
     return out.reset_index(drop=True)
@@ -75,7 +78,7 @@ def read_pairs(source: str | Path, split: str | None = None, caption_column: str
                path_column: str | None = None) -> pd.DataFrame:
     """Image–caption pairs → DataFrame[path, caption, split] (several rows per image allowed)."""
     src = Path(source).expanduser()
-    df = _read_table(src)
+    df = read_table(src)
     pcol = _pick(df, path_column, IMAGE_COLUMNS, "image path", src)
     ccol = _pick(df, caption_column, CAPTION_COLUMNS, "caption", src)
     out = pd.DataFrame({"path": _absolute(df[pcol], src.parent), "caption": df[ccol].fillna("").astype(str)})

@@ -1,0 +1,27 @@
+"""Analysis: compare models on one dataset (`analyze`), intermediate-layer features
+(`extract_features`), pooling of CNN feature maps into global descriptors (`pooling`).
+
+    from cliplab.analysis import analyze
+    summary = analyze("dataset/", models=["preclip", "lite"], out="results")
+    summary["models"]["lite"]["gap"], summary["reading"]
+
+Heavy pieces are imported lazily so `from cliplab.analysis import pooling` stays light.
+"""
+_LAZY = {
+    "analyze": "cliplab.analysis.run",
+    "analyze_model": "cliplab.analysis.run",
+    "load_dataset": "cliplab.analysis.dataset",
+    "AnalysisDataset": "cliplab.analysis.dataset",
+    "extract_features": "cliplab.analysis.features",
+    "FeatureExtractor": "cliplab.analysis.features",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cliplab.analysis' has no attribute {name!r}")

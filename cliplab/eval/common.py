@@ -1,0 +1,70 @@
+"""What every task runner shares: resolving the model, embedding with failures kept, result plumbing."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from cliplab.errors import DataError
+from cliplab.models import Encoder, load_encoder
+from cliplab.pipeline import embed_images
+
+# Fitted baselines (preclip) keep state fitted on the first data they see; these are reset so
+# every evaluation fits on its own dataset, as the baseline is defined.
+_FITTED_STATE = ("image_pca", "text_pca")
+
+
+def resolve_encoder(encoder: Encoder | str) -> Encoder:
+    """A spec string → a loaded encoder; a fitted baseline → an unfitted shallow copy."""
+    enc = load_encoder(encoder) if isinstance(encoder, str) else encoder
+    if getattr(enc, "needs_fit", False):
+        enc = copy.copy(enc)
+        for attr in _FITTED_STATE:
+            if hasattr(enc, attr):
+                setattr(enc, attr, None)
+    return enc
+
+
+def dataset_name(data) -> str:
+    """A short, stable name for a dataset argument (folder of the index file, or the folder)."""
+    if isinstance(data, pd.DataFrame):
+        return "dataframe"
+    p = Path(str(data)).expanduser()
+    return p.parent.name if p.is_file() else p.name
+
+
+def embed_paths(encoder: Encoder, paths: Sequence[str], batch_size: int | None = None,
+                progress: bool = False) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """(vectors of the usable images, bool mask over `paths`, failures [{path, reason}])."""
+    res = embed_images(encoder, list(paths), batch_size=batch_size, progress=progress)
+    ok = np.array([s == "ok" for s in res.status], bool)
+    failed = [{"path": p, "reason": e} for p, e in res.failures]
+    if not ok.any():
+        first = f" (first: {failed[0]['path']}: {failed[0]['reason']})" if failed else ""
+        raise DataError(f"none of the {len(paths)} images could be read{first}")
+    return res.vectors, ok, failed
+
+
+def read_labelled(data, label_column: str | None = None, path_column: str | None = None) -> pd.DataFrame:
+    """labels.csv / ImageFolder / DataFrame[path, label(, split)] → DataFrame[path, label(, split)]."""
+    if isinstance(data, pd.DataFrame):
+        if not {"path", "label"} <= set(data.columns):
+            raise DataError("a DataFrame dataset needs path and label columns")
+        cols = [c for c in ("path", "label", "split") if c in data.columns]
+        df = data[cols].astype(str).reset_index(drop=True)
+    else:
+        from cliplab.data.datasets import read_labels
+
+        df = read_labels(data, label_column=label_column, path_column=path_column)
+    if df.empty:
+        raise DataError(f"{dataset_name(data)}: no images")
+    return df
+
+
+def split_off_arrays(result: dict) -> tuple[dict, dict]:
+    """(JSON-ready copy of a result without its `arrays`, the arrays) — for --json and files."""
+    clean = {k: v for k, v in result.items() if k != "arrays"}
+    return clean, result.get("arrays", {})

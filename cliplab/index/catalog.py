@@ -1,0 +1,350 @@
+"""The SQLite catalog: the single source of truth of an index.
+
+One row per file (relative path, size, mtime, content hash, status, error) in `files`; its vector
+(float16 BLOB) in `vectors` under the same id. Every write transaction bumps a generation counter
+and stamps the rows it wrote, and deletions leave a tombstone, so the FAISS cache can be brought
+up to date from any older generation without a rebuild. A killed writer loses at most its open
+transaction; what is committed is always consistent (WAL mode).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from cliplab.index.errors import IndexMismatchError
+from cliplab.models.base import l2_normalize
+
+SCHEMA_VERSION = 1
+CATALOG_NAME = "catalog.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a stale FAISS cache can't misname a file
+    path TEXT NOT NULL UNIQUE,             -- relative to the folder, '/'-separated
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT,                             -- blake2b-128 of the content, NULL if unreadable
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error TEXT,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+CREATE TABLE IF NOT EXISTS vectors(id INTEGER PRIMARY KEY, gen INTEGER NOT NULL, vec BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS vectors_gen ON vectors(gen);
+CREATE TABLE IF NOT EXISTS removed(id INTEGER NOT NULL, gen INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
+"""
+
+
+@dataclass
+class FileState:
+    id: int
+    size: int
+    mtime_ns: int
+    status: str
+    hash: str | None
+
+
+@dataclass
+class Delta:
+    """What changed after a generation: vectors to (re)add and ids to drop."""
+    gen: int
+    ids: np.ndarray
+    vectors: np.ndarray
+    removed: np.ndarray
+    count: int          # vectors in the catalog at `gen` (what an up-to-date index must hold)
+
+
+def like_prefix(under: str | None) -> str | None:
+    """SQL LIKE pattern for every path below a sub-folder (with LIKE's wildcards escaped)."""
+    if not under:
+        return None
+    esc = under.strip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return esc + "/%"
+
+
+def _where(under: str | None, glob: str | None, alias: str = "f") -> tuple[str, list]:
+    clauses, args = [], []
+    if under:
+        clauses.append(f"{alias}.path LIKE ? ESCAPE '\\'")
+        args.append(like_prefix(under))
+    if glob:
+        clauses.append(f"{alias}.path GLOB ?")
+        args.append(glob)
+    return (" AND " + " AND ".join(clauses)) if clauses else "", args
+
+
+def to_blob(v: np.ndarray) -> bytes:
+    return np.asarray(v, dtype="<f2").tobytes()
+
+
+def from_blobs(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), np.float32)
+    v = np.frombuffer(b"".join(blobs), dtype="<f2").reshape(len(blobs), -1).astype(np.float32)
+    return l2_normalize(v)  # exact unit norm again after float16 rounding
+
+
+class Writer:
+    """The statements of one write transaction; `gen` is the generation it stamps."""
+
+    def __init__(self, con: sqlite3.Connection, gen: int):
+        self.con, self.gen, self.now = con, gen, time.time()
+
+    def _upsert(self, path: str, size: int, mtime_ns: int, hash_: str | None, status: str, error: str | None) -> int:
+        row = self.con.execute(
+            "INSERT INTO files(path, size, mtime_ns, hash, status, error, indexed_at) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, hash=excluded.hash, "
+            "status=excluded.status, error=excluded.error, indexed_at=excluded.indexed_at RETURNING id",
+            (path, size, mtime_ns, hash_, status, error, self.now)).fetchone()
+        return int(row[0])
+
+    def put_ok(self, rows: Iterable[tuple[str, int, int, str | None]], vectors: np.ndarray) -> list[int]:
+        """rows[i] = (path, size, mtime_ns, hash) gets vectors[i]; returns the file ids."""
+        ids = []
+        for (path, size, mtime_ns, hash_), vec in zip(rows, vectors):
+            fid = self._upsert(path, size, mtime_ns, hash_, "ok", None)
+            self.con.execute("INSERT OR REPLACE INTO vectors(id, gen, vec) VALUES (?,?,?)",
+                             (fid, self.gen, to_blob(vec) if not isinstance(vec, bytes) else vec))
+            ids.append(fid)
+        return ids
+
+    def put_failed(self, rows: Iterable[tuple[str, int, int, str | None, str]]) -> None:
+        """rows = (path, size, mtime_ns, hash, reason); a previous vector of the path is dropped."""
+        for path, size, mtime_ns, hash_, reason in rows:
+            fid = self._upsert(path, size, mtime_ns, hash_, "failed", reason)
+            self._drop_vectors([fid])
+
+    def touch(self, rows: Iterable[tuple[str, int, int]]) -> None:
+        """Same content, new size/mtime (e.g. `touch`): update the stat, keep the vector."""
+        self.con.executemany("UPDATE files SET size=?, mtime_ns=? WHERE path=?",
+                             [(s, m, p) for p, s, m in rows])
+
+    def delete(self, paths: Sequence[str]) -> None:
+        ids = []
+        for i in range(0, len(paths), 500):
+            chunk = list(paths[i:i + 500])
+            q = f"SELECT id FROM files WHERE path IN ({','.join('?' * len(chunk))})"
+            ids += [r[0] for r in self.con.execute(q, chunk)]
+        self._drop_vectors(ids)
+        self.con.executemany("DELETE FROM files WHERE id=?", [(i,) for i in ids])
+
+    def clear(self) -> None:
+        self.con.execute("INSERT INTO removed(id, gen) SELECT id, ? FROM vectors", (self.gen,))
+        self.con.execute("DELETE FROM vectors")
+        self.con.execute("DELETE FROM files")
+
+    def _drop_vectors(self, ids: Sequence[int]) -> None:
+        for fid in ids:
+            if self.con.execute("DELETE FROM vectors WHERE id=?", (fid,)).rowcount:
+                self.con.execute("INSERT INTO removed(id, gen) VALUES (?,?)", (fid, self.gen))
+
+    def set_meta(self, **items) -> None:
+        self.con.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)",
+                             [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in items.items()])
+
+
+class Catalog:
+    """An open catalog.db. Reads run in snapshots; writes go through `write()`."""
+
+    def __init__(self, index_dir: str | Path, create: bool = True):
+        self.dir = Path(index_dir)
+        self.path = self.dir / CATALOG_NAME
+        if create:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        # autocommit mode: transactions are explicit (BEGIN IMMEDIATE for writers)
+        self.con = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=NORMAL")  # durable across process kills; fast commits
+        self._init()
+
+    def _init(self) -> None:
+        try:
+            version = self.meta("schema_version")
+        except sqlite3.OperationalError:  # a new, empty database
+            version = None
+        if version is None:
+            self.con.execute("BEGIN IMMEDIATE")  # two processes may create it at once: one wins
+            try:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        self.con.execute(stmt)
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+            with self.write(bump=False) as w:
+                if self.meta("schema_version") is None:
+                    w.set_meta(schema_version=str(SCHEMA_VERSION), gen="0", epoch=uuid.uuid4().hex[:12],
+                               created_at=str(time.time()))
+        elif int(version) > SCHEMA_VERSION:
+            raise IndexMismatchError(f"{self.path} has schema version {version}; this cliplab reads "
+                                     f"up to {SCHEMA_VERSION}: upgrade cliplab or rebuild with --reindex")
+
+    def close(self) -> None:
+        self.con.close()
+
+    # --- transactions ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self, bump: bool = True) -> Iterator[Writer]:
+        """One atomic write transaction; with `bump`, everything it writes gets a new generation."""
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            gen = int(self.meta("gen") or 0)
+            if bump:
+                gen += 1
+                self.con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('gen', ?)", (str(gen),))
+            w = Writer(self.con, gen)
+            yield w
+            if bump:
+                w.set_meta(updated_at=str(w.now))
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read view (WAL: never blocks, never sees half a batch)."""
+        self.con.execute("BEGIN")
+        try:
+            yield self.con
+        finally:
+            self.con.execute("COMMIT")
+
+    # --- meta -----------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def all_meta(self) -> dict[str, str]:
+        return dict(self.con.execute("SELECT key, value FROM meta"))
+
+    @property
+    def gen(self) -> int:
+        return int(self.meta("gen") or 0)
+
+    @property
+    def dim(self) -> int | None:
+        d = self.meta("dim")
+        return int(d) if d else None
+
+    # --- files ----------------------------------------------------------------------------------
+    def file_states(self, under: str | None = None) -> dict[str, FileState]:
+        where, args = _where(under, None)
+        q = f"SELECT f.path, f.id, f.size, f.mtime_ns, f.status, f.hash FROM files f WHERE 1{where}"
+        return {p: FileState(i, s, m, st, h) for p, i, s, m, st, h in self.con.execute(q, args)}
+
+    def counts(self, under: str | None = None) -> dict[str, int]:
+        where, args = _where(under, None)
+        q = f"SELECT status, COUNT(*) FROM files f WHERE 1{where} GROUP BY status"
+        c = dict(self.con.execute(q, args))
+        return {"indexed": c.get("ok", 0), "failed": c.get("failed", 0)}
+
+    def failures(self, under: str | None = None, limit: int | None = None) -> list[tuple[str, str]]:
+        where, args = _where(under, None)
+        q = f"SELECT f.path, f.error FROM files f WHERE f.status='failed'{where} ORDER BY f.path"
+        if limit is not None:
+            q += f" LIMIT {int(limit)}"
+        return [(p, e) for p, e in self.con.execute(q, args)]
+
+    def paths(self, ids: Sequence[int]) -> dict[int, str]:
+        """id → path for ids that still have a vector (a stale cache may return dropped ids)."""
+        out: dict[int, str] = {}
+        ids = [int(i) for i in ids]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = (f"SELECT f.id, f.path FROM files f JOIN vectors v ON v.id=f.id "
+                 f"WHERE f.id IN ({','.join('?' * len(chunk))})")
+            out.update(self.con.execute(q, chunk))
+        return out
+
+    def id_of(self, path: str) -> int | None:
+        row = self.con.execute("SELECT f.id FROM files f JOIN vectors v ON v.id=f.id WHERE f.path=?",
+                               (path,)).fetchone()
+        return int(row[0]) if row else None
+
+    # --- vectors --------------------------------------------------------------------------------
+    def vectors(self, under: str | None = None, glob: str | None = None,
+                ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64, float32 vectors) of indexed files, optionally below a sub-folder / matching a glob."""
+        dim = self.dim or 0
+        if ids is not None:
+            got: list[tuple[int, bytes]] = []
+            ids = [int(i) for i in ids]
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                q = f"SELECT id, vec FROM vectors WHERE id IN ({','.join('?' * len(chunk))})"
+                got += self.con.execute(q, chunk).fetchall()
+            rows = got
+        else:
+            where, args = _where(under, glob)
+            if where:
+                q = f"SELECT v.id, v.vec FROM vectors v JOIN files f ON f.id=v.id WHERE 1{where} ORDER BY v.id"
+            else:
+                q = "SELECT id, vec FROM vectors ORDER BY id"
+            rows = self.con.execute(q, args).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), from_blobs([r[1] for r in rows], dim)
+
+    def ids_matching(self, under: str | None, glob: str | None) -> np.ndarray:
+        where, args = _where(under, glob)
+        q = f"SELECT f.id FROM files f JOIN vectors v ON v.id=f.id WHERE 1{where}"
+        return np.array([r[0] for r in self.con.execute(q, args)], dtype=np.int64)
+
+    def count_vectors(self) -> int:
+        return int(self.con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+
+    def blobs_by_hash(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        """Content hash → stored vector, for files indexed OK (renames and copies skip the model)."""
+        hashes = [h for h in set(hashes) if h]
+        out: dict[str, bytes] = {}
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            q = (f"SELECT f.hash, v.vec FROM files f JOIN vectors v ON v.id=f.id "
+                 f"WHERE f.hash IN ({','.join('?' * len(chunk))})")
+            out.update(self.con.execute(q, chunk))
+        return out
+
+    def delta(self, since_gen: int) -> Delta:
+        """Everything written after `since_gen`, read in one snapshot."""
+        dim = self.dim or 0
+        with self.snapshot() as con:
+            gen = int(con.execute("SELECT value FROM meta WHERE key='gen'").fetchone()[0])
+            rows = con.execute("SELECT id, vec FROM vectors WHERE gen > ? ORDER BY id", (since_gen,)).fetchall()
+            removed = [r[0] for r in con.execute("SELECT id FROM removed WHERE gen > ?", (since_gen,))]
+            count = int(con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+        return Delta(gen, np.array([r[0] for r in rows], dtype=np.int64), from_blobs([r[1] for r in rows], dim),
+                     np.array(removed, dtype=np.int64), count)
+
+    def snapshot_vectors(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(gen, ids, vectors) of the whole index, consistent with each other."""
+        with self.snapshot() as con:
+            gen = int(con.execute("SELECT value FROM meta WHERE key='gen'").fetchone()[0])
+            ids, vecs = self.vectors()
+        return gen, ids, vecs
+
+    def prune_removed(self, up_to_gen: int) -> None:
+        """Tombstones at or below a saved cache's generation are no longer needed by it."""
+        with self.write(bump=False):
+            self.con.execute("DELETE FROM removed WHERE gen <= ?", (up_to_gen,))
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file (keeps the size on disk honest after a run)."""
+        self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
+
+
+def catalog_exists(index_dir: str | Path) -> bool:
+    return (Path(index_dir) / CATALOG_NAME).is_file()
+

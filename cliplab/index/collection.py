@@ -1,0 +1,375 @@
+"""`Collection`: a folder of images with an incremental, crash-safe index, searchable by text or image.
+
+Where indexes live: see `locate.py` (a user data dir keyed by folder; `index_dir` overrides). Paths
+inside are relative, so an index can move with its folder. An index folder holds catalog.db (+ WAL:
+the truth, see catalog.py), ann-<epoch>-<gen>.faiss (a cache, see cache.py) and `lock` (one writer).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from cliplab.errors import CliplabError
+from cliplab.index.cache import AnnCache
+from cliplab.index.catalog import CATALOG_NAME, Catalog, catalog_exists
+from cliplab.index.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
+from cliplab.index.locate import default_index_dir, find_index, normalize_spec
+from cliplab.index.sync import SyncStats, plan, sync
+from cliplab.index.vectors import ANN_THRESHOLD
+from cliplab.models.base import Encoder, l2_normalize
+
+EXACT_FILTER_MAX = 50_000   # a sub-folder/glob this small is searched exactly, straight from the catalog
+DEFAULT_MODEL = "lite"
+
+
+@dataclass
+class Hit:
+    rank: int
+    score: float
+    path: str          # absolute
+    relpath: str       # relative to the collection's folder
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DuplicateGroup:
+    paths: list[str]   # absolute, sorted
+    min_score: float   # weakest link that joined the group (groups are connected components)
+    max_score: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Collection:
+    """An indexed image folder. Opening is cheap: the model loads only when images or a text query
+    need it, and the FAISS index only when a search does."""
+
+    def __init__(self, folder: str | Path | None = None, model: str | None = None,
+                 index_dir: str | Path | None = None, encoder: Encoder | None = None,
+                 loader: Callable[[str], Encoder] | None = None, reindex: bool = False,
+                 scope: str | None = None, batch_size: int | None = None):
+        if folder is None and index_dir is None:
+            folder = "."
+        self.index_dir = Path(index_dir).expanduser().resolve() if index_dir else default_index_dir(folder)
+        if folder is None and not catalog_exists(self.index_dir):
+            raise IndexNotFoundError(f"no index in {self.index_dir} (no {CATALOG_NAME}); give the image folder")
+        if folder is not None and not Path(folder).expanduser().is_dir():
+            raise CliplabError(f"no such folder: {folder}")
+        self.catalog = Catalog(self.index_dir)
+        stored = self.catalog.meta("folder")
+        self.folder = Path(folder).expanduser().resolve() if folder is not None else Path(stored)
+        if stored != str(self.folder):
+            with self.catalog.write(bump=False) as w:  # new index, or one moved with its folder
+                w.set_meta(folder=str(self.folder))
+        self.scope = scope.strip("/") if scope else None
+        self.batch_size = batch_size
+        self._encoder = encoder
+        self._loader = loader
+        self.ann = AnnCache(self.catalog, self.index_dir)
+        self._lock_fd: int | None = None
+        self.model = self._resolve_model(encoder.name if encoder is not None else model, reindex)
+
+    @classmethod
+    def find(cls, folder: str | Path = ".", **kw) -> "Collection":
+        """The collection that covers `folder`: its own index, an indexed ancestor's (scoped to
+        `folder`), or a new index for `folder`."""
+        if not Path(folder).expanduser().is_dir():
+            raise CliplabError(f"no such folder: {folder}")
+        hit = find_index(folder)
+        if hit is None:
+            return cls(folder, **kw)
+        index_dir, root, sub = hit
+        return cls(root, index_dir=index_dir, scope=sub, **kw)
+
+    # --- model ----------------------------------------------------------------------------------
+    def _resolve_model(self, requested: str | None, reindex: bool) -> str:
+        stored = self.catalog.meta("model")
+        spec = normalize_spec(requested) if requested else (stored or DEFAULT_MODEL)
+        if spec.split(":")[0] == "preclip" or getattr(self._encoder, "needs_fit", False):
+            raise CliplabError(f"model {spec!r} is fitted on the data it embeds, so it cannot build an "
+                               "incremental index: use lite, conse or a CLIP checkpoint")
+        if reindex:
+            with self._locked(wait=False), self.catalog.write() as w:
+                w.clear()
+                w.con.execute("DELETE FROM meta WHERE key='dim'")
+                w.set_meta(model=spec, epoch=os.urandom(6).hex())
+            self.ann.drop()
+        elif stored != spec:
+            if stored is not None and self.catalog.counts()["indexed"] + self.catalog.counts()["failed"]:
+                raise IndexMismatchError(
+                    f"the index {self.index_dir} was built with model {stored!r} ({self.catalog.dim}-d); "
+                    f"you asked for {spec!r}. Use --model {stored} (or no --model), or --reindex to rebuild "
+                    f"it with {spec}.")
+            with self.catalog.write(bump=False) as w:  # a new (or empty) index takes the model asked for
+                w.con.execute("DELETE FROM meta WHERE key='dim'")
+                w.set_meta(model=spec)
+        return spec
+
+    def encoder(self) -> Encoder:
+        """The index's model, loaded on first use; its dimension must match the stored vectors."""
+        if self._encoder is None:
+            if self._loader is not None:
+                self._encoder = self._loader(self.model)
+            else:
+                from cliplab.models import load_encoder
+
+                self._encoder = load_encoder(self.model)
+        enc = self._encoder
+        dim = self.catalog.dim
+        if dim is None:
+            with self.catalog.write(bump=False) as w:
+                w.set_meta(dim=str(enc.dim), model_info=_fingerprint(enc))
+        elif dim != enc.dim:
+            raise IndexMismatchError(f"model {self.model!r} gives {enc.dim}-d vectors but the index holds "
+                                     f"{dim}-d ones: rebuild it with --reindex")
+        else:
+            stored = self.catalog.meta("model_info")
+            if stored and json.loads(stored) != _fingerprint(enc):
+                raise IndexMismatchError(
+                    f"model {self.model!r} is not the one this index was built with (then: {stored}; now: "
+                    f"{json.dumps(_fingerprint(enc))}): rebuild it with --reindex")
+        return enc
+
+    # --- indexing -------------------------------------------------------------------------------
+    def update(self, progress: bool | Callable[[int, int], None] = False, under: str | None = None,
+               wait: bool = False) -> SyncStats:
+        """Embed new and changed images, drop deleted ones. No change → no model load, no writes.
+
+        `progress`: True for a progress bar, or a callable(done, total) run after each commit.
+        Raises IndexBusyError if another process is updating (unless `wait`).
+        """
+        with self._locked(wait):
+            stats = sync(self.catalog, self.folder, self.encoder, self._scope(under), self.batch_size, progress)
+            if stats.new or stats.changed or stats.deleted:
+                self.ann.get(save=True)
+                self.catalog.checkpoint()
+        return stats
+
+    def pending(self, under: str | None = None) -> dict[str, int]:
+        """What `update` would do (a stat-only scan)."""
+        s = plan(self.catalog, self.folder, self._scope(under)).stats
+        return {"new": s.new, "changed": s.changed, "deleted": s.deleted}
+
+    # --- search ---------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, threshold: float | None = None, under: str | None = None,
+               glob: str | None = None) -> list[Hit]:
+        """Text → the k most similar images (cosine), best first."""
+        if not str(query).strip():
+            raise CliplabError("empty query: give some text (or search by --image)")
+        if not self.catalog.count_vectors():
+            return []
+        vec = self.encoder().encode_texts([str(query)])[0]
+        return self.search_vector(vec, k, threshold, under, glob)
+
+    def search_image(self, image: str | Path, k: int = 10, threshold: float | None = None,
+                     under: str | None = None, glob: str | None = None) -> list[Hit]:
+        """Image → the k most similar other images. An indexed, unchanged file reuses its stored vector."""
+        from cliplab.data.images import is_url, load_image  # load_image raises ImageError with the reason
+
+        if not self.catalog.count_vectors():
+            return []
+        if is_url(str(image)):
+            fid, vec, path = None, None, str(image)
+        else:
+            path = Path(image).expanduser().absolute()
+            path = path.parent.resolve() / path.name  # resolve folders, not a symlinked file itself
+            fid, vec = self._stored_vector(path)
+        if vec is None:
+            vec = self.encoder().encode_images([load_image(path)])[0]
+        return self.search_vector(vec, k, threshold, under, glob, exclude=() if fid is None else (fid,))
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, threshold: float | None = None,
+                      under: str | None = None, glob: str | None = None, exclude: Sequence[int] = ()) -> list[Hit]:
+        if k < 1:
+            raise CliplabError("top-k must be at least 1")
+        q = l2_normalize(np.asarray(vector, np.float32).reshape(1, -1))
+        under = self._scope(under)
+        allowed = None
+        if under or glob:
+            allowed = self.catalog.ids_matching(under, glob)
+            if not len(allowed):
+                return []
+            if len(allowed) <= EXACT_FILTER_MAX:  # small subset: exact, straight from the catalog
+                ids, vecs = self.catalog.vectors(ids=allowed)
+                scores = vecs @ q[0]
+                order = np.argsort(-scores, kind="stable")[:k + len(exclude)]
+                return self._hits(scores[order], ids[order], k, threshold, exclude)
+        ann = self.ann.get()
+        if ann is None:
+            return []
+        want = k + len(exclude)
+        while True:
+            scores, ids = ann.search(q, want, allowed)
+            hits = self._hits(scores[0], ids[0], k, threshold, exclude)
+            # short because a stale cache still held dropped ids? ask for more (rare)
+            full = bool((ids[0] >= 0).all()) and (threshold is None or scores[0][-1] >= threshold)
+            if len(hits) >= k or not full or want >= ann.ntotal:
+                return hits
+            want *= 2
+
+    def _hits(self, scores, ids, k, threshold, exclude) -> list[Hit]:
+        paths = self.catalog.paths([int(i) for i in ids if i >= 0])
+        hits: list[Hit] = []
+        for s, i in zip(scores, ids):
+            rel = paths.get(int(i))
+            if rel is None or int(i) in exclude or (threshold is not None and s < threshold):
+                continue
+            hits.append(Hit(len(hits) + 1, round(float(s), 6), str(self.folder / rel), rel))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _stored_vector(self, path: Path) -> tuple[int | None, np.ndarray | None]:
+        """(file id, stored vector) of an indexed file; the vector only if the file is unchanged."""
+        try:
+            rel = path.relative_to(self.folder).as_posix()
+        except ValueError:
+            return None, None
+        row = self.catalog.con.execute("SELECT size, mtime_ns FROM files WHERE path=?", (rel,)).fetchone()
+        fid = self.catalog.id_of(rel)
+        if row is None or fid is None:
+            return None, None
+        st = path.stat() if path.exists() else None
+        if st is None or (st.st_size, st.st_mtime_ns) != tuple(row):
+            return fid, None  # changed since indexing: embed it afresh, still skip its old self
+        return fid, self.catalog.vectors(ids=[fid])[1][0]
+
+    # --- duplicates -----------------------------------------------------------------------------
+    def duplicates(self, threshold: float = 0.95, under: str | None = None, glob: str | None = None,
+                   max_neighbours: int = 32) -> list[DuplicateGroup]:
+        """Groups of images whose vectors are at least `threshold` similar (connected components:
+        A~B and B~C group A, B, C). Exact up to EXACT_FILTER_MAX images, ANN neighbours above."""
+        import faiss
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        ids, vecs = self.catalog.vectors(self._scope(under), glob)
+        n = len(ids)
+        if n < 2:
+            return []
+        rows, cols, vals = [], [], []
+        if n <= EXACT_FILTER_MAX:
+            flat = faiss.IndexFlatIP(vecs.shape[1])
+            flat.add(vecs)
+            for s in range(0, n, 2048):
+                lims, d, j = flat.range_search(vecs[s:s + 2048], float(threshold) - 1e-6)
+                qi = np.repeat(np.arange(s, min(s + 2048, n)), np.diff(lims).astype(np.int64))
+                rows.append(qi), cols.append(j), vals.append(d)
+        else:
+            pos = {int(i): p for p, i in enumerate(ids)}
+            ann = self.ann.get()
+            allowed = ids if (under or glob or self.scope) else None
+            for s in range(0, n, 2048):
+                d, j = ann.search(vecs[s:s + 2048], max_neighbours + 1, allowed)
+                keep = (j >= 0) & (d >= threshold)
+                qi = np.repeat(np.arange(s, min(s + 2048, n))[:, None], j.shape[1], 1)[keep]
+                rows.append(qi), cols.append(np.array([pos.get(int(x), -1) for x in j[keep]])), vals.append(d[keep])
+        r, c, v = (np.concatenate(x) for x in (rows, cols, vals))
+        keep = (c >= 0) & (r != c)
+        r, c, v = r[keep], c[keep], v[keep]
+        n_groups, label = connected_components(coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n)), directed=False)
+        paths = self.catalog.paths(ids.tolist())
+        groups: list[DuplicateGroup] = []
+        for g in np.flatnonzero(np.bincount(label, minlength=n_groups) >= 2):
+            members = np.flatnonzero(label == g)
+            edge = (label[r] == g)
+            groups.append(DuplicateGroup(sorted(str(self.folder / paths[int(ids[m])]) for m in members
+                                                if int(ids[m]) in paths),
+                                         round(float(v[edge].min()), 6), round(float(v[edge].max()), 6)))
+        return sorted((g for g in groups if len(g.paths) >= 2), key=lambda g: (-len(g.paths), g.paths[0]))
+
+    # --- status ---------------------------------------------------------------------------------
+    def status(self, check: bool = False, max_failures: int = 50) -> dict:
+        """Counts, failures with reasons, model, size on disk; `check` adds what an update would do."""
+        meta = self.catalog.all_meta()
+        counts = self.catalog.counts(self.scope)
+        failures = self.catalog.failures(self.scope)
+        size = self.catalog.size_on_disk()
+        out = {
+            "folder": str(self.folder), "scope": self.scope, "index_dir": str(self.index_dir),
+            "model": meta.get("model"), "dim": int(meta["dim"]) if meta.get("dim") else None,
+            "schema_version": int(meta["schema_version"]), **counts,
+            "failure_reasons": dict(Counter(_reason_kind(e) for _, e in failures).most_common()),
+            "failures": [{"path": p, "reason": e} for p, e in failures[:max_failures]],
+            "size_bytes": size, "bytes_per_image": round(size / counts["indexed"]) if counts["indexed"] else None,
+            "search": "exact (flat)" if counts["indexed"] < ANN_THRESHOLD else "approximate (IVF, tuned)",
+            "updated_at": _iso(meta.get("updated_at")),
+        }
+        if check:
+            out["pending"] = self.pending()
+        return out
+
+    def describe(self) -> dict:
+        return {"folder": str(self.folder), "index_dir": str(self.index_dir), "model": self.model,
+                "scope": self.scope}
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _scope(self, under: str | None) -> str | None:
+        """Sub-folders are relative to the collection's scope (the folder a user is in)."""
+        if under is None:
+            return self.scope
+        under = under.strip("/")
+        if under in ("", "."):
+            return self.scope
+        return f"{self.scope}/{under}" if self.scope else under
+
+    @contextlib.contextmanager
+    def _locked(self, wait: bool) -> Iterator[None]:
+        """One writer per index (an advisory lock file; readers never take it)."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: SQLite still serialises the writes
+            yield
+            return
+        if self._lock_fd is not None:  # re-entrant within this object
+            yield
+            return
+        fd = os.open(self.index_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise IndexBusyError(f"another process is updating the index {self.index_dir}; "
+                                     "wait for it (searches still work on what it has committed)") from None
+            self._lock_fd = fd
+            yield
+        finally:
+            self._lock_fd = None
+            os.close(fd)  # closing releases the lock
+
+
+def _fingerprint(enc: Encoder) -> dict:
+    """What identifies a model's vectors: its description without the softmax temperature, which
+    can be re-calibrated without changing a single vector. (Same name, other weights → mismatch.)"""
+    return json.loads(json.dumps({k: v for k, v in enc.describe().items() if k != "logit_scale"}, default=str))
+
+
+def _reason_kind(reason: str | None) -> str:
+    """'corrupt or truncated image (…)' → 'corrupt or truncated image': groups reasons for status."""
+    return (reason or "unknown").split(" (")[0]
+
+
+def _iso(ts: str | None) -> str | None:
+    if not ts:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(float(ts)))

@@ -1,0 +1,62 @@
+"""Model A's index queried with model B → a clear error, or a rebuild with reindex."""
+from __future__ import annotations
+
+import pytest
+
+from cliplab.errors import CliplabError
+from cliplab.index import Collection, IndexMismatchError
+from tests.index.conftest import no_model
+from tests.index.helpers import TinyEncoder
+
+
+class OtherTiny(TinyEncoder):
+    name = "other-tiny"
+
+
+class WideTiny(TinyEncoder):
+    dim = 96
+
+    def encode_texts(self, texts):
+        import numpy as np
+
+        return np.ones((len(texts), 96), np.float32) / np.sqrt(96)
+
+
+def test_other_model_is_a_clear_error(photos, tiny):
+    Collection(photos, encoder=tiny).update()
+    msg = r"built with model 'tiny-test' \(48-d\).*asked for 'conse'.*--reindex"
+    with pytest.raises(IndexMismatchError, match=msg):
+        Collection(photos, model="conse", loader=lambda spec: no_model())  # caught before any model loads
+    with pytest.raises(IndexMismatchError):
+        Collection(photos, encoder=OtherTiny())
+
+
+def test_same_name_other_dim_is_caught_on_use(photos, tiny):
+    Collection(photos, encoder=tiny).update()
+    with pytest.raises(IndexMismatchError, match="96-d"):
+        Collection(photos, encoder=WideTiny()).search("x")
+
+
+class RetrainedTiny(TinyEncoder):
+    def describe(self):
+        return {**super().describe(), "weights": "v2"}
+
+
+def test_same_name_other_weights_is_caught(photos, tiny):
+    Collection(photos, encoder=tiny).update()
+    with pytest.raises(IndexMismatchError, match="not the one this index was built with"):
+        Collection(photos, encoder=RetrainedTiny()).search("x")
+
+
+def test_reindex_rebuilds_with_the_new_model(photos, tiny):
+    Collection(photos, encoder=tiny).update()
+    col = Collection(photos, encoder=OtherTiny(), reindex=True)
+    assert col.status()["indexed"] == 0
+    s = col.update()
+    assert s.embedded == 30 and col.status()["model"] == "other-tiny"
+    assert len(col.search("x", k=5)) == 5
+
+
+def test_fitted_models_are_refused(photos):
+    with pytest.raises(CliplabError, match="fitted"):
+        Collection(photos, model="preclip")
