@@ -1,7 +1,6 @@
 """ConSE / lite with the real EfficientNet-Lite0 + MiniLM weights on real data."""
 import numpy as np
 import pandas as pd
-import pytest
 
 from cliplab import classify
 from cliplab.models.conse import conse_combine
