@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cliplab import export
+from cliplab.jsonable import jsonable
 from cliplab.analysis import clusters as cl
 from cliplab.analysis import plots, scores
 from cliplab.analysis.dataset import AnalysisDataset, load_dataset
@@ -137,7 +138,7 @@ def analyze_model(ds: AnalysisDataset, encoder: Encoder, out: str | Path, slug: 
     m["timings"] = {k: round(v, 3) for k, v in times.items()}
     m["failures"] = [{"path": p, "error": e} for p, e in res.failures]
     m = clean_numbers(m)
-    (out / "metrics.json").write_text(json.dumps(m, indent=2, default=_jsonable))
+    (out / "metrics.json").write_text(json.dumps(m, indent=2, default=jsonable))
     return m
 
 
@@ -152,14 +153,6 @@ def clean_numbers(obj):
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     return obj
-
-
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def analyze(dataset, models: Sequence[str | Encoder] | None = None, out: str | Path = "results",
@@ -187,5 +180,5 @@ def analyze(dataset, models: Sequence[str | Encoder] | None = None, out: str | P
                                       projections=projections, progress=progress, seed=seed)
     summary = {"dataset": ds.summary(), "models": results}
     summary["reading"], summary["files"] = write_report(ds, results, out)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_jsonable))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=jsonable))
     return summary

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cliplab.errors import CliplabError
+from cliplab.jsonable import jsonable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network unless the user asks
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -50,17 +51,7 @@ def guarded(fn: Callable) -> Callable:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable) + "\n")
-
-
-def _jsonable(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=jsonable) + "\n")
 
 
 def table(title: str, columns: List[str], rows: List[List[Any]]) -> Table:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cliplab.jsonable import jsonable
+
 
 def _fmt(v) -> str:
     if isinstance(v, float):
@@ -63,15 +65,6 @@ def csv_text(columns: list[str], rows: list[list]) -> str:
     w.writerow(columns)
     w.writerows([[_fmt(v) for v in r] for r in rows])
     return buf.getvalue()
-
-
-def jsonable(o):
-    """json.dumps `default=` for numpy values."""
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def _plt():
