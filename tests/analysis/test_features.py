@@ -23,7 +23,9 @@ def photos(shared):
 def test_head_avg_equals_tower_pooled_features(lite_encoder, photos):
     feats, res = extract_features(lite_encoder, photos, layer="head", pooling="avg")
     batch = np.stack([lite_encoder.preprocess(load_image(p)) for p in photos])
-    pooled, _ = lite_encoder.images.run(batch)
+    from cliplab.models.towers import image_tower
+
+    pooled, _ = image_tower("lite0").run(batch)  # the frozen EfficientNet-Lite0 inside `lite`
     assert feats.shape == (5, 1280) and res.n_ok == 5
     np.testing.assert_allclose(feats, l2_normalize(pooled), atol=1e-4)
 
