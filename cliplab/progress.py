@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Callable, Iterator
 
 from rich.console import Console
@@ -13,10 +12,11 @@ _console = Console(stderr=True)
 
 @contextlib.contextmanager
 def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    if not enabled or total <= 0:
+    # Bars are for people at a terminal; in logs and pipes they only leave noise behind.
+    if not enabled or total <= 0 or not _console.is_terminal:
         yield lambda n=1: None
         return
     cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*cols, console=_console, transient=not sys.stderr.isatty()) as prog:
+    with Progress(*cols, console=_console) as prog:
         task = prog.add_task(description, total=total)
         yield lambda n=1: prog.advance(task, n)
