@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from cliplab.data.shared import shared_dir  # noqa: E402
 
 LABELS = ["goldfish", "tabby cat", "golden retriever", "sports car", "pizza", "mountain bike", "lighthouse"]
-SAMPLES = ["n01443537", "n02123045", "n02099601", "n04285008", "n07873807", "n03792782", "n03874293"]
+SAMPLES = ["n01443537", "n02123045", "n02099601", "n04285008", "n07873807", "n03792782", "n02814860"]
 QUERIES = ["a dog running on the beach", "children playing in the snow", "a man riding a bicycle",
            "a boat on the water"]
 
