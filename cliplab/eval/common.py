@@ -1,7 +1,6 @@
 """What every task runner shares: resolving the model, embedding with failures kept, result plumbing."""
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Sequence
 
@@ -12,20 +11,10 @@ from cliplab.errors import DataError
 from cliplab.models import Encoder, load_encoder
 from cliplab.pipeline import embed_images
 
-# Fitted baselines (preclip) keep state fitted on the first data they see; these are reset so
-# every evaluation fits on its own dataset, as the baseline is defined.
-_FITTED_STATE = ("image_pca", "text_pca")
-
-
 def resolve_encoder(encoder: Encoder | str) -> Encoder:
     """A spec string → a loaded encoder; a fitted baseline → an unfitted shallow copy."""
     enc = load_encoder(encoder) if isinstance(encoder, str) else encoder
-    if getattr(enc, "needs_fit", False):
-        enc = copy.copy(enc)
-        for attr in _FITTED_STATE:
-            if hasattr(enc, attr):
-                setattr(enc, attr, None)
-    return enc
+    return enc.unfitted()  # every evaluation fits baselines on its own dataset
 
 
 def dataset_name(data) -> str:

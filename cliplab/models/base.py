@@ -55,6 +55,10 @@ class Encoder(ABC):
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Strings → (N, D) L2-normalised float32."""
 
+    def unfitted(self) -> "Encoder":
+        """An encoder that fits afresh on the next data (same object unless `needs_fit`)."""
+        return self
+
     def describe(self) -> dict:
         return {"model": self.name, "dim": self.dim, "logit_scale": self.logit_scale}
 

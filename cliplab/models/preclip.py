@@ -5,6 +5,7 @@ point of the baseline.
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -48,6 +49,12 @@ class PreClipEncoder(Encoder):
         if texts is not None:
             self.text_pca = fit_pca(self.texts.encode(texts), self.dim)
         return self
+
+    def unfitted(self) -> "PreClipEncoder":
+        """A shallow copy sharing the towers, with both PCAs cleared (each dataset fits its own)."""
+        fresh = copy.copy(self)
+        fresh.image_pca = fresh.text_pca = None
+        return fresh
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.images.preprocess(image)

@@ -30,3 +30,14 @@ def test_preclip_fits_each_modality_on_its_own_data(preclip, shared):
     assert preclip.image_pca.n_components_ == 16 and preclip.text_pca.n_components_ == 16
     # Fitted once: encoding again gives the same vectors (the PCA is not refitted per call).
     np.testing.assert_allclose(preclip.encode_texts(texts[:3]), t[:3], atol=1e-5)
+
+
+def test_unfitted_copy_refits_and_leaves_the_original_alone(preclip):
+    texts = [f"caption number {i}" for i in range(20)]
+    preclip.encode_texts(texts)
+    fitted = preclip.text_pca
+    fresh = preclip.unfitted()
+    assert fresh.text_pca is None and fresh.image_pca is None
+    assert preclip.text_pca is fitted and fresh.texts is preclip.texts  # towers shared, not reloaded
+    fresh.encode_texts([f"other text {i}" for i in range(20)])
+    assert fresh.text_pca is not fitted
