@@ -67,6 +67,13 @@ def csv_text(columns: list[str], rows: list[list]) -> str:
     return buf.getvalue()
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return path
+
+
 def _plt():
     import matplotlib
 
@@ -94,10 +101,7 @@ def plot_confusion(cm: np.ndarray, names: list[str], path: Path, title: str) -> 
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_per_class(per_class: dict[str, dict[str, float]], path: Path, title: str) -> Path:
@@ -118,10 +122,7 @@ def plot_per_class(per_class: dict[str, dict[str, float]], path: Path, title: st
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_recall_curves(first_ranks: dict[str, dict[str, np.ndarray]], path: Path, title: str) -> Path:
@@ -141,10 +142,7 @@ def plot_recall_curves(first_ranks: dict[str, dict[str, np.ndarray]], path: Path
     axes[0].set_ylim(0, 1)
     axes[1].legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_probe(results: dict, path: Path, title: str) -> Path:
@@ -160,10 +158,7 @@ def plot_probe(results: dict, path: Path, title: str) -> Path:
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_report(out_dir: str | Path, payload: dict, arrays: dict[str, dict]) -> list[Path]:

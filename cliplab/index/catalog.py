@@ -259,14 +259,8 @@ class Catalog:
 
     def paths(self, ids: Sequence[int]) -> dict[int, str]:
         """id → path for ids that still have a vector (a stale cache may return dropped ids)."""
-        out: dict[int, str] = {}
-        ids = [int(i) for i in ids]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            q = (f"SELECT f.id, f.path FROM files f JOIN vectors v ON v.id=f.id "
-                 f"WHERE f.id IN ({','.join('?' * len(chunk))})")
-            out.update(self.con.execute(q, chunk))
-        return out
+        return self._select_in("SELECT f.id, f.path FROM files f JOIN vectors v ON v.id=f.id WHERE f.id IN",
+                               [int(i) for i in ids])
 
     def id_of(self, path: str) -> int | None:
         row = self.con.execute("SELECT f.id FROM files f JOIN vectors v ON v.id=f.id WHERE f.path=?",
@@ -305,13 +299,15 @@ class Catalog:
 
     def blobs_by_hash(self, hashes: Iterable[str]) -> dict[str, bytes]:
         """Content hash → stored vector, for files indexed OK (renames and copies skip the model)."""
-        hashes = [h for h in set(hashes) if h]
-        out: dict[str, bytes] = {}
-        for i in range(0, len(hashes), 500):
-            chunk = hashes[i:i + 500]
-            q = (f"SELECT f.hash, v.vec FROM files f JOIN vectors v ON v.id=f.id "
-                 f"WHERE f.hash IN ({','.join('?' * len(chunk))})")
-            out.update(self.con.execute(q, chunk))
+        return self._select_in("SELECT f.hash, v.vec FROM files f JOIN vectors v ON v.id=f.id WHERE f.hash IN",
+                               [h for h in set(hashes) if h])
+
+    def _select_in(self, query: str, values: list) -> dict:
+        """`query (?, ?, …)` over `values` in chunks (SQLite caps bound parameters) → dict of rows."""
+        out: dict = {}
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            out.update(self.con.execute(f"{query} ({','.join('?' * len(chunk))})", chunk))
         return out
 
     def delta(self, since_gen: int) -> Delta:
