@@ -42,8 +42,7 @@ def real_images() -> list[Image.Image]:
     if folder is None:
         pytest.skip("shared data folder ../shared/data/flickr8k-1k/images is absent")
     files = sorted(folder.glob("*.jpg"))[:6]
-    if not files:
-        pytest.skip(f"no .jpg files in {folder}")
+    assert files, f"no .jpg files in {folder}"
     out = []
     for f in files:
         with Image.open(f) as im:
