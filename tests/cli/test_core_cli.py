@@ -94,3 +94,16 @@ def test_user_errors_are_one_line(args, message, tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.output
+
+
+def test_empty_folder_and_missing_texts_are_one_line_errors(tmp_path, lite_encoder):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("stored before")
+    r = run("embed", tmp_path / "empty", "--out", tmp_path / "out")
+    assert r.exit_code == 2 and "no images found" in r.stderr
+    r = run("embed", "--texts", tmp_path / "nope.txt", "--out", tmp_path / "out")
+    assert r.exit_code == 2 and "no such texts file" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    # A failed run leaves what was already in the output folder untouched.
+    assert (tmp_path / "out" / "keep.txt").read_text() == "stored before"
