@@ -27,7 +27,7 @@ lite-model: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m cliplab.train.lite_recipe
 
 bench: $(STAMP)
-	for b in embed_throughput lite_quality eval_all index_bench analyze_bench; do HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/$$b.py || exit 1; done
+	for b in embed_throughput lite_quality lite_heldout eval_all index_bench analyze_bench; do HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -27,6 +27,18 @@ def run(argv: list[str]) -> None:
     app(argv, standalone_mode=False)
 
 
+def _index_is_stale(folder: str) -> bool:
+    """An index left by an earlier demo whose `lite` weights have since been retrained."""
+    from cliplab.index import Collection, IndexMismatchError
+
+    try:
+        Collection.find(folder).encoder()
+    except IndexMismatchError:
+        print("\n(the demo's index was built with an earlier model: rebuilding it)", flush=True)
+        return True
+    return False
+
+
 def main() -> int:
     root = shared_dir()
     if root is None:
@@ -35,7 +47,7 @@ def main() -> int:
     imagenet = root / "data" / "imagenet-samples" / "images"
     photos = str(root / "data" / "flickr8k-1k" / "images")
     run(["classify", *[str(imagenet / f"{w}.jpg") for w in SAMPLES], "--labels", ",".join(LABELS), "-k", "2"])
-    run(["index", photos])
+    run(["index", photos, *(["--reindex"] if _index_is_stale(photos) else [])])
     for q in QUERIES:
         run(["search", q, "--dir", photos, "-n", "3"])
     run(["search", "--image", os.path.join(photos, sorted(os.listdir(photos))[0]), "--dir", photos, "-n", "3"])

@@ -39,6 +39,7 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 30; with --resume: extend the run to this many)."),
     batch_size: int = typer.Option(256, "--batch-size"),
     accum: int = typer.Option(1, "--accum", help="Gradient accumulation: optimizer step every N batches."),
+    batch_by_source: bool = typer.Option(False, "--batch-by-source", help="Batches hold only captions or only label prompts (captions then meet harder negatives)."),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate of the heads."),
     tower_lr: float = typer.Option(1e-5, "--tower-lr", help="Peak learning rate of unfrozen tower layers."),
     weight_decay: float = typer.Option(0.05, "--weight-decay"),
@@ -70,7 +71,7 @@ def train(
             image_train_last=unfreeze_image, text_train_last=unfreeze_text,
             image_head=image_head or head, text_head=text_head or head, dim=dim or None, hidden=hidden,
             dropout=dropout, skip=skip, image_inputs=_csv([image_inputs]), conse_skip=conse_skip,
-            epochs=epochs or 30, batch_size=batch_size, accum=accum, lr=lr, tower_lr=tower_lr,
+            epochs=epochs or 30, batch_size=batch_size, accum=accum, batch_by_source=batch_by_source, lr=lr, tower_lr=tower_lr,
             weight_decay=weight_decay, warmup=warmup, patience=patience, seed=seed, augment=_csv(augment),
             cache_dir=str(cache_dir) if cache_dir else None)
         target = out_dir

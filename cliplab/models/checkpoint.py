@@ -26,7 +26,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from cliplab.errors import ModelNotFoundError
-from cliplab.models.base import Encoder
+from cliplab.models.base import Encoder, short_digest
 from cliplab.models.heads import DualHeads, ImageSide, TextSide
 
 FORMAT = "cliplab.checkpoint"
@@ -48,6 +48,8 @@ class TrainedEncoder(Encoder):
         self.name = name
         self.dim = heads.dim
         self.image_batch_size = image_tower.batch_size
+        self.weights_file: Path | None = None  # set when loaded from a checkpoint folder
+        self._weights_digest: str | None = None
         self.refresh_scale()
 
     def refresh_scale(self) -> None:
@@ -74,9 +76,15 @@ class TrainedEncoder(Encoder):
         return np.concatenate(parts)
 
     def describe(self) -> dict:
-        return {**super().describe(), "image_tower": self.image_tower.spec, "text_tower": self.text_tower.spec,
-                "image_head": self.config["image_side"]["head"]["kind"],
-                "text_head": self.config["text_side"]["head"]["kind"]}
+        out = {**super().describe(), "image_tower": self.image_tower.spec, "text_tower": self.text_tower.spec,
+               "image_head": self.config["image_side"]["head"]["kind"],
+               "text_head": self.config["text_side"]["head"]["kind"],
+               "preprocess": short_digest(self.image_tower.id)}
+        if self.weights_file is not None:  # a loaded checkpoint: retrained weights → another identity
+            if self._weights_digest is None:
+                self._weights_digest = short_digest(Path(self.weights_file).read_bytes())
+            out["weights"] = self._weights_digest
+        return out
 
     # --- what a checkpoint stores --------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -169,14 +177,12 @@ class EfficientNetTower(_Tower):
     feature_dims = {"pooled": 1280, "logits": 1000}
 
     def __init__(self, variant: str, random_init: bool = False, train_last: int = 0, seed: int = 0):
-        from cliplab.models.preprocess import ResizeCropNormalize
-        from cliplab.models.towers import EFFICIENTNET_SIZES, LITE_MEAN, LITE_STD
+        from cliplab.models.towers import EFFICIENTNET_SIZES, efficientnet_preprocess
 
         self.variant, self.random_init, self.train_last = variant, bool(random_init), int(train_last)
         self.spec = f"efficientnet-{variant}" + (":random" if random_init else "")
         size = EFFICIENTNET_SIZES[variant]
-        self.preprocess = ResizeCropNormalize(shortest_edge=round(size / 0.875), crop=size, mean=LITE_MEAN,
-                                              std=LITE_STD, resample=Image.BICUBIC)
+        self.preprocess = efficientnet_preprocess(size)
         self.store_weights = self.random_init or self.train_last != 0
         self._base = None
         if self.random_init:
@@ -499,6 +505,7 @@ def load_checkpoint(path: str | Path) -> TrainedEncoder:
         enc = build_encoder(cfg, source_dir=p, name=str(path), init_class_emb=False)
         sd = load_file(str(weights))
         enc.load_state_dict(sd)
+        enc.weights_file = weights
     except (SafetensorError, RuntimeError, KeyError) as e:
         msg = " ".join(str(e).split())[:300]
         raise ModelNotFoundError(f"{p}: checkpoint weights do not fit its config ({msg})") from None

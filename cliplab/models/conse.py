@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.base import Encoder, l2_normalize, short_digest
 from cliplab.models.imagenet import imagenet_classnames
 from cliplab.models.towers import image_tower, text_tower
 
@@ -64,4 +64,5 @@ class ConSEEncoder(Encoder):
 
     def describe(self) -> dict:
         return {**super().describe(), "image_tower": f"efficientnet-{self.images.variant}",
+                "preprocess": short_digest(repr(self.images.preprocess)),
                 "text_tower": "all-MiniLM-L6-v2", "top_t": self.top_t}

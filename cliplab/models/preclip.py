@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 from sklearn.decomposition import PCA
 
-from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.base import Encoder, l2_normalize, short_digest
 from cliplab.models.towers import image_tower, text_tower
 
 
@@ -80,4 +80,5 @@ class PreClipEncoder(Encoder):
 
     def describe(self) -> dict:
         return {**super().describe(), "image_tower": f"efficientnet-{self.images.variant}",
+                "preprocess": short_digest(repr(self.images.preprocess)),
                 "text_tower": "all-MiniLM-L6-v2", "pca_fitted_on": "the data being encoded"}

@@ -43,6 +43,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 256
     accum: int = 1                  # gradient accumulation: optimizer step every `accum` batches
+    batch_by_source: bool = False   # each batch all captions or all label prompts (harder caption negatives)
     lr: float = 1e-3
     tower_lr: float = 1e-5          # for unfrozen tower layers
     weight_decay: float = 0.05

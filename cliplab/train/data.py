@@ -27,6 +27,7 @@ class PairData:
     pair_text: np.ndarray             # (P,) index into texts
     from_pairs: np.ndarray            # (len(images),) True for images that came with captions
     skipped: Counter = field(default_factory=Counter)   # reason → rows skipped
+    pair_caption: np.ndarray | None = None  # (P,) True where the text is a caption, False: a label prompt
 
     @property
     def n_pairs(self) -> int:
@@ -110,7 +111,7 @@ def load_pairs(cfg: TrainConfig) -> tuple[PairData, np.ndarray]:
     named_val = np.zeros(len(images), bool)
     named_val[pair_image[frame["val"].to_numpy()]] = True
     data = PairData(images.tolist(), texts.tolist(), pair_image.astype(np.int64), pair_text.astype(np.int64),
-                    from_pairs, skipped)
+                    from_pairs, skipped, frame["from_pairs"].to_numpy(bool))
     return data, _val_mask(data, cfg, named_val)
 
 

@@ -87,6 +87,21 @@ def _batches(n: int, size: int) -> list[slice]:
     return out
 
 
+def _epoch_batches(pairs: np.ndarray, groups: np.ndarray | None, size: int,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's batches of pair indices: a shuffle, cut into batches; with `groups` (a group per
+    pair) each batch stays inside one group and the batches of all groups are shuffled together.
+    Same batch count every epoch, so the LR schedule can be laid out in advance."""
+    order = rng.permutation(pairs)
+    if groups is None:
+        return [order[sl] for sl in _batches(len(order), size)]
+    out = []
+    for g in np.unique(groups[pairs]):
+        part = order[groups[order] == g]
+        out.extend(part[sl] for sl in _batches(len(part), size))
+    return [out[i] for i in rng.permutation(len(out))]
+
+
 def _save_state(out: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -157,8 +172,9 @@ def train(cfg: TrainConfig | None, out_dir: str | Path, resume: bool = False, ep
     model = build_encoder(model_cfg, name=str(out), seed=cfg.seed, towers=towers)
     groups = _param_groups(model, cfg)
     opt = torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6)
-    batches = _batches(len(train_pairs), cfg.batch_size)
-    steps_per_epoch = math.ceil(len(batches) / cfg.accum)
+    groups = data.pair_caption.astype(np.int64) if cfg.batch_by_source else None
+    n_batches = len(_epoch_batches(train_pairs, groups, cfg.batch_size, np.random.default_rng(0)))
+    steps_per_epoch = math.ceil(n_batches / cfg.accum)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg.epochs * steps_per_epoch, cfg.warmup))
     setup_seconds = time.perf_counter() - t_setup
     out.mkdir(parents=True, exist_ok=True)
@@ -196,16 +212,15 @@ def train(cfg: TrainConfig | None, out_dir: str | Path, resume: bool = False, ep
         t0 = time.perf_counter()
         epoch += 1
         rng = np.random.default_rng([cfg.seed, epoch])
-        order = rng.permutation(train_pairs)
-        views = rng.integers(0, len(image_in.views), size=len(order))
+        batches = _epoch_batches(train_pairs, groups, cfg.batch_size, rng)
+        views = rng.integers(0, len(image_in.views), size=len(data.pair_image))  # a view per pair
         model.heads.train()
         total, count = 0.0, 0
         with progress_bar(len(batches), f"epoch {epoch}/{cfg.epochs}", enabled=progress) as advance:
-            for b, sl in enumerate(batches):
-                pairs = order[sl]
+            for b, pairs in enumerate(batches):
                 img_ids = torch.from_numpy(data.pair_image[pairs])
                 txt_ids = torch.from_numpy(data.pair_text[pairs])
-                ie = model.heads.encode_image(image_in.batch(data.pair_image[pairs], views[sl]))
+                ie = model.heads.encode_image(image_in.batch(data.pair_image[pairs], views[pairs]))
                 te = model.heads.encode_text(text_in.batch(data.pair_text[pairs]))
                 loss = clip_loss(ie, te, model.heads.scale(), img_ids, txt_ids)
                 (loss / cfg.accum).backward()

@@ -115,6 +115,20 @@ def test_missing_efficientnet_weights_say_how_to_install(monkeypatch):
         build_encoder(_config(image_spec="efficientnet-lite2"))
 
 
+def test_description_names_the_weights(tmp_path):
+    """Same config, other weights → another identity (an index built with one refuses the other)."""
+    enc = build_encoder(_config(), seed=1)
+    save_checkpoint(enc, tmp_path / "a")
+    _perturb(enc)
+    save_checkpoint(enc, tmp_path / "b")
+    a, a2, b = (load_checkpoint(tmp_path / n).describe() for n in ("a", "a", "b"))
+    assert a == a2 and a["weights"] != b["weights"]
+    same = lambda d: {k: v for k, v in d.items() if k not in ("weights", "model", "logit_scale")}  # noqa: E731
+    assert same(a) == same(b)
+    assert "weights" not in enc.describe()  # in memory (training): no file to name
+    assert a["preprocess"] == enc.describe()["preprocess"]
+
+
 def test_shipped_lite_model():
     """`make lite-model` output ships in the package; `--model lite` must be the trained model."""
     d = lite_checkpoint_dir()

@@ -56,3 +56,21 @@ def test_center_crop_pads_extra_row_before():
     assert out.shape == (6, 6, 1)
     assert out[:, :, 0].sum(axis=1).tolist() == [0, 0, 4, 4, 4, 0]
     assert out[:, :, 0].sum(axis=0).tolist() == [0, 3, 3, 3, 3, 0]
+
+
+def test_efficientnet_preprocess_keeps_the_whole_short_side():
+    from cliplab.models.towers import efficientnet_preprocess
+
+    # A 32-px thumbnail with a red 4-px frame: a 0.875 centre crop would cut the frame off.
+    arr = np.full((32, 32, 3), 255, np.uint8)
+    arr[:4], arr[-4:], arr[:, :4], arr[:, -4:] = (255, 0, 0), (255, 0, 0), (255, 0, 0), (255, 0, 0)
+    x = efficientnet_preprocess(224)(Image.fromarray(arr))
+    assert x.shape == (3, 224, 224)
+    red = (x[0] > 0.9) & (x[1] < -0.9)  # mean = std = 0.5: red is (1, -1, -1)
+    assert red[:, :10].all() and red[:, -10:].all() and red[:10].all() and red[-10:].all()
+    assert not red[100:124, 100:124].any()
+    # A wide photo keeps its full height and loses only the sides.
+    wide = np.zeros((100, 200, 3), np.uint8)
+    wide[:2] = 255
+    y = efficientnet_preprocess(224)(Image.fromarray(wide))
+    assert y.shape == (3, 224, 224) and (y[:, 0] > 0.5).all()

@@ -126,3 +126,42 @@ def test_gradient_accumulation_counts_optimizer_steps(small_config, tmp_path):
     state = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)
     assert state["scheduler"]["last_epoch"] == 2 * 3
     assert np.isfinite(res.history[-1]["train_loss"])
+
+
+def test_epoch_batches_by_source_never_mix():
+    from cliplab.train.loop import _epoch_batches
+
+    pairs = np.arange(1000)
+    groups = (np.arange(1000) % 3 == 0).astype(np.int64)  # 334 "captions" among 666 "prompts"
+    counts, interleaved = set(), []
+    for seed in range(3):
+        batches = _epoch_batches(pairs, groups, 64, np.random.default_rng(seed))
+        counts.add(len(batches))
+        for b in batches:
+            assert len(set(groups[b])) == 1, "a batch mixes sources"
+        assert sorted(np.concatenate(batches)) == list(range(1000))  # every pair once per epoch
+        seq = [int(groups[b[0]]) for b in batches]
+        interleaved.append(seq != sorted(seq) and seq != sorted(seq, reverse=True))
+    assert any(interleaved)  # the sources' batches are shuffled together, not run one after the other
+    assert counts == {6 + 11}  # ceil(334/64) + ceil(666/64): the schedule can count steps in advance
+    plain = _epoch_batches(pairs, None, 64, np.random.default_rng(0))
+    assert len(plain) == 16 and any(len(set(groups[b])) == 2 for b in plain)
+
+
+def test_batch_by_source_trains_and_resumes(shared, small_config, tmp_path):
+    import pandas as pd
+
+    src = shared / "data" / "imagenet-samples"
+    lab = pd.read_csv(src / "labels.csv").head(40)
+    lab["path"] = [str(src / p) for p in lab["path"]]
+    csv = tmp_path / "labels.csv"
+    lab.to_csv(csv, index=False)
+    cfg = dict(labels=[str(csv)], label_column="name", batch_by_source=True, epochs=2, batch_size=32)
+    a = train(small_config(**cfg), tmp_path / "a", progress=False)
+    assert np.isfinite(a.history[-1]["train_loss"]) and a.data["train"]["pairs"] == 225 + 40
+    train(small_config(**cfg), tmp_path / "b", stop_after=1, progress=False)
+    train(None, tmp_path / "b", resume=True, progress=False)
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    cfg_json = json.loads((tmp_path / "a" / "cliplab.json").read_text())
+    assert cfg_json["training"]["config"]["batch_by_source"] is True
