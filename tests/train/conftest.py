@@ -37,3 +37,18 @@ def small_config(flickr_pairs, feature_cache):
         return TrainConfig(**{**base, **kw})
 
     return make
+
+
+@pytest.fixture
+def imagenet_labels(shared, tmp_path):
+    """labels.csv of the first `n` ImageNet sample photos (absolute paths, `name` column)."""
+
+    def make(n: int):
+        src = shared / "data" / "imagenet-samples"
+        lab = pd.read_csv(src / "labels.csv").head(n)
+        lab["path"] = [str(src / p) for p in lab["path"]]
+        out = tmp_path / "labels.csv"
+        lab.to_csv(out, index=False)
+        return out
+
+    return make

@@ -102,14 +102,8 @@ def test_validation_split_is_by_image(small_config):
     assert not {data.pair_image[i] for i in train_pairs} & {data.pair_image[i] for i in val_pairs}
 
 
-def test_labelled_images_become_prompt_pairs(shared, small_config, tmp_path):
-    import pandas as pd
-
-    src = shared / "data" / "imagenet-samples"
-    lab = pd.read_csv(src / "labels.csv").head(12)
-    lab["path"] = [str(src / p) for p in lab["path"]]
-    csv = tmp_path / "labels.csv"
-    lab.to_csv(csv, index=False)
+def test_labelled_images_become_prompt_pairs(imagenet_labels, small_config):
+    csv = imagenet_labels(12)
     cfg = small_config(pairs=[], labels=[str(csv)], label_column="name", epochs=1,
                        label_templates=["a photo of a {}.", "a drawing of a {}."])
     from cliplab.train.data import load_pairs
@@ -148,14 +142,8 @@ def test_epoch_batches_by_source_never_mix():
     assert len(plain) == 16 and any(len(set(groups[b])) == 2 for b in plain)
 
 
-def test_batch_by_source_trains_and_resumes(shared, small_config, tmp_path):
-    import pandas as pd
-
-    src = shared / "data" / "imagenet-samples"
-    lab = pd.read_csv(src / "labels.csv").head(40)
-    lab["path"] = [str(src / p) for p in lab["path"]]
-    csv = tmp_path / "labels.csv"
-    lab.to_csv(csv, index=False)
+def test_batch_by_source_trains_and_resumes(imagenet_labels, small_config, tmp_path):
+    csv = imagenet_labels(40)
     cfg = dict(labels=[str(csv)], label_column="name", batch_by_source=True, epochs=2, batch_size=32)
     a = train(small_config(**cfg), tmp_path / "a", progress=False)
     assert np.isfinite(a.history[-1]["train_loss"]) and a.data["train"]["pairs"] == 225 + 40
