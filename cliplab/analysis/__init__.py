@@ -1,11 +1,11 @@
 """Analysis: compare models on one dataset (`analyze`), intermediate-layer features
-(`extract_features`), pooling of CNN feature maps into global descriptors (`pooling`).
+(`extract_features`; the maps and their pooling live in `cliplab.models`).
 
     from cliplab.analysis import analyze
     summary = analyze("dataset/", models=["preclip", "lite"], out="results")
     summary["models"]["lite"]["gap"], summary["reading"]
 
-Heavy pieces are imported lazily so `from cliplab.analysis import pooling` stays light.
+Heavy pieces are imported lazily.
 """
 _LAZY = {
     "analyze": "cliplab.analysis.run",
@@ -13,7 +13,7 @@ _LAZY = {
     "load_dataset": "cliplab.analysis.dataset",
     "AnalysisDataset": "cliplab.analysis.dataset",
     "extract_features": "cliplab.analysis.features",
-    "FeatureExtractor": "cliplab.analysis.features",
+    "LayerFeatures": "cliplab.models.layer_features",
 }
 
 __all__ = list(_LAZY)

@@ -13,8 +13,8 @@ Ground truth, two forms:
 Database images that cannot be read are removed from every ranking (and so stop being positives);
 queries that cannot be read are dropped. Both are listed under `failed`.
 
-Descriptors: the model's image embedding (`pooling="none"`), or the EfficientNet image tower's last
-feature map (N, 1280, 7, 7) pooled by gap / mac / gem / rmac (`cliplab.analysis.pooling`).
+Descriptors: the model's image embedding (`pooling="none"`), or its image tower's last
+feature map (EfficientNet: (N, 1280, 7, 7)) pooled by gap / mac / gem / rmac (`LayerFeatures`).
 """
 from __future__ import annotations
 
@@ -25,66 +25,23 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from cliplab.analysis.pooling import pca_whiten, pool
 from cliplab.data.images import IMAGE_EXTENSIONS, load_image
 from cliplab.errors import CliplabError, DataError, ImageError
 from cliplab.eval.common import dataset_name, embed_paths, read_labelled, resolve_encoder
 from cliplab.eval.metrics import instance_metrics, label_ground_truth, masks_from_lists, revisited_ground_truth
 from cliplab.models import Encoder
+from cliplab.models.layer_features import LayerFeatures
+from cliplab.models.pooling import pca_whiten
 
 PROTOCOLS = ("easy", "medium", "hard")
 
 
-def efficientnet_tower(encoder: Encoder):
-    """The EfficientNet-Lite tower behind an encoder (its `images`, or the one its describe() names)."""
-    from cliplab.models.towers import EfficientNetLiteTower, image_tower
-
-    tower = getattr(encoder, "images", None)
-    if isinstance(tower, EfficientNetLiteTower):
-        return tower
-    name = str(encoder.describe().get("image_tower", ""))
-    if name.startswith("efficientnet-lite"):
-        return image_tower(name.removeprefix("efficientnet-"))
-    raise CliplabError(f"model {encoder.name}: feature-map pooling needs an EfficientNet-Lite image tower "
-                       "(lite, conse, preclip); use --pooling none")
-
-
-@torch.inference_mode()
-def feature_maps(tower, batch: np.ndarray) -> torch.Tensor:
-    """Preprocessed images (N, 3, S, S) → the tower's last feature map (N, 1280, S/32, S/32)."""
-    return tower.net.extract_features(torch.from_numpy(np.ascontiguousarray(batch)))
-
-
-class PooledFeatureEncoder(Encoder):
-    """An image-only Encoder: EfficientNet feature map → pooled global descriptor (for the pipeline)."""
-
-    def __init__(self, tower, pooling: str = "gem", name: str = "lite0"):
-        pool(np.zeros((1, 1, 1, 1), np.float32), pooling)  # fail early on an unknown name
-        self.tower, self.pooling = tower, pooling
-        self.name = f"{name}+{pooling}"
-        self.dim = tower.feature_dim
-        self.image_batch_size = 16
-
-    def preprocess(self, image):
-        return self.tower.preprocess(image)
-
-    def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
-        return pool(feature_maps(self.tower, batch), self.pooling).numpy()
-
-    def encode_texts(self, texts):
-        raise CliplabError("pooled feature-map descriptors have no text side")
-
-    def describe(self) -> dict:
-        return {"model": self.name, "dim": self.dim, "image_tower": f"efficientnet-{self.tower.variant}",
-                "pooling": self.pooling, "feature_map": "last (extract_features)"}
-
-
 def descriptor_encoder(encoder: Encoder, pooling: str = "none") -> Encoder:
+    """The model's embedding (`none`), or its image tower's last feature map pooled (gap, mac, gem, rmac)."""
     if pooling in (None, "", "none"):
         return encoder
-    return PooledFeatureEncoder(efficientnet_tower(encoder), pooling, encoder.name)
+    return LayerFeatures(encoder, "head", pooling)
 
 
 def _resolve_name(name: str, folder: Path) -> str:
@@ -169,7 +126,7 @@ def evaluate_instance(encoder: Encoder | str, gt, images: str | Path | None = No
     db[ok] = vecs
     pca = None
     if whiten or pca_dim:
-        from cliplab.analysis.pooling import fit_pca_whitening
+        from cliplab.models.pooling import fit_pca_whitening
 
         pca = fit_pca_whitening(vecs, pca_dim, whiten=whiten)
         db = np.zeros((len(db_paths), pca.n_components_), np.float32)

@@ -1,4 +1,4 @@
-"""Hugging Face CLIP backend: a `transformers.CLIPModel` behind the `Encoder` interface.
+"""Hugging Face CLIP backend: a `transformers.CLIPModel` as two towers (vision, text).
 
 Images are preprocessed with our numpy `ResizeCropNormalize` (bit-identical to CLIPImageProcessor's
 PIL backend, and usable in worker threads without torch); texts go through the checkpoint's own
@@ -7,6 +7,7 @@ tokenizer so tests and benchmarks run without downloading weights.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,9 +20,12 @@ import torch
 from PIL import Image
 
 from cliplab.errors import ModelNotFoundError
-from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.base import short_digest
+from cliplab.models.feature_maps import vit_channels, vit_feature_map
 from cliplab.models.preprocess import CLIP_MEAN, CLIP_STD, ResizeCropNormalize
+from cliplab.models.pretrained import file_digest
 from cliplab.models.quiet import quiet as _quiet
+from cliplab.models.tower import EXAMPLE_TEXTS, Model, Tower, TowerEncoder, image_runtime_config, random_pixels
 
 TEXT_BATCH = 256
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
@@ -62,48 +66,146 @@ def _preprocess_from(path: Path, image_size: int) -> ResizeCropNormalize:
         rescale_factor=float(cfg.get("rescale_factor", 1 / 255)))
 
 
-class HFCLIPEncoder(Encoder):
-    image_batch_size = 32
+class _ImageFeatures(torch.nn.Module):
+    def __init__(self, clip):
+        super().__init__()
+        self.clip = clip
 
-    def __init__(self, model, tokenizer, name: str, source_dir: Path | None = None):
-        self.model = model.float().eval()
-        self.tokenizer = tokenizer
-        self.name = name
-        cfg = model.config
-        self.dim = int(cfg.projection_dim)
-        self.logit_scale = float(model.logit_scale.detach().exp())
-        self.max_length = int(getattr(cfg.text_config, "max_position_embeddings", 77))
-        self._preprocess = _preprocess_from(source_dir, cfg.vision_config.image_size) if source_dir \
-            else ResizeCropNormalize(cfg.vision_config.image_size, cfg.vision_config.image_size)
+    def forward(self, pixel_values):
+        return _features(self.clip.get_image_features(pixel_values=pixel_values))
+
+
+class _TextFeatures(torch.nn.Module):
+    def __init__(self, clip):
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, input_ids, attention_mask):
+        out = self.clip.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+        return torch.nn.functional.normalize(_features(out), dim=-1)
+
+
+class ClipImageTower(Tower):
+    """CLIP's vision transformer + visual projection (unnormalised, like get_image_features)."""
+
+    modality = "image"
+    batch_size = 32
+
+    def __init__(self, clip, preprocess: ResizeCropNormalize, weights):  # weights: () -> digest
+        self.clip, self._preprocess, self.weights = clip, preprocess, weights
+        self.dim = int(clip.config.projection_dim)
+        self.name = "clip-vision"
+
+    def fingerprint(self) -> str:
+        return short_digest(f"clip-image|{self.weights()}|{self._preprocess!r}")
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self._preprocess(image)
 
-    def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
+    def encode(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
         with torch.inference_mode():
-            return _features(self.model.get_image_features(pixel_values=x)).float().numpy()
+            return _features(self.clip.get_image_features(pixel_values=x)).float().numpy()
 
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        parts = []
-        for i in range(0, len(texts), TEXT_BATCH):
-            tok = self.tokenizer(texts[i:i + TEXT_BATCH], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="pt")
-            with torch.inference_mode():
-                out = self.model.get_text_features(input_ids=tok["input_ids"],
-                                                   attention_mask=tok["attention_mask"])
-            parts.append(_features(out).float().numpy())
-        return l2_normalize(np.concatenate(parts))
+    def torch_module(self):
+        return _ImageFeatures(self.clip).eval()
+
+    def example_inputs(self, n: int = 2) -> dict[str, np.ndarray]:
+        return random_pixels(n, self._preprocess.crop)
+
+    def runtime_config(self) -> dict:
+        return image_runtime_config(self._preprocess)
+
+    def feature_map(self, batch: np.ndarray, layer):
+        return vit_feature_map(self.clip, batch, layer)
+
+    def feature_channels(self, layer) -> int:
+        return vit_channels(self.clip, layer)
+
+
+class ClipTextTower(Tower):
+    """CLIP's text transformer + text projection, through the checkpoint's own tokenizer."""
+
+    modality = "text"
+    output_name = "text_embedding"
+    batch_size = TEXT_BATCH
+
+    def __init__(self, clip, tokenizer, weights, tokenizer_file: Path | None):  # weights: () -> digest
+        self.clip, self.tokenizer, self.weights, self.tokenizer_file = clip, tokenizer, weights, tokenizer_file
+        self.dim = int(clip.config.projection_dim)
+        self.max_length = int(getattr(clip.config.text_config, "max_position_embeddings", 77))
+        self.name = "clip-text"
+
+    def fingerprint(self) -> str:
+        return short_digest(f"clip-text|{self.weights()}|{self.max_length}")
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        tok = self.tokenizer([str(t) for t in texts], padding=True, truncation=True,
+                             max_length=self.max_length, return_tensors="np")
+        return {k: np.asarray(tok[k], np.int64) for k in ("input_ids", "attention_mask")}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        tok = {k: torch.from_numpy(v) for k, v in self.tokenize(texts).items()}
+        with torch.inference_mode():
+            out = self.clip.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
+        return _features(out).float().numpy()
+
+    def torch_module(self):
+        return _TextFeatures(self.clip).eval()
+
+    def example_inputs(self, n: int = 2) -> dict[str, np.ndarray]:
+        return self.tokenize([EXAMPLE_TEXTS[i % len(EXAMPLE_TEXTS)] for i in range(n)])
+
+    def runtime_config(self) -> dict:
+        return {"tokenizer_file": str(self.tokenizer_file) if self.tokenizer_file else None,
+                "max_length": self.max_length, "inputs": ["input_ids", "attention_mask"]}
+
+
+def _weights_digest(clip, source_dir: Path | None) -> str:
+    """Content digest of the checkpoint's weight files (a folder rebuilt in place is another model);
+    a model built in memory hashes its tensors."""
+    files = []
+    if source_dir is not None:
+        files = sorted(source_dir.glob("*.safetensors")) or sorted(source_dir.glob("pytorch_model*.bin"))
+    if files:
+        return short_digest(",".join(file_digest(f) for f in files))
+    h = hashlib.blake2b(digest_size=6)
+    for k, v in sorted(clip.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class HFCLIPEncoder(TowerEncoder):
+    image_batch_size = 32
+
+    def __init__(self, model, tokenizer, name: str, source_dir: Path | None = None):
+        self.clip = model.float().eval()
+        self.tokenizer = tokenizer
+        cfg = model.config
+        self.max_length = int(getattr(cfg.text_config, "max_position_embeddings", 77))
+        self._preprocess = _preprocess_from(source_dir, cfg.vision_config.image_size) if source_dir \
+            else ResizeCropNormalize(cfg.vision_config.image_size, cfg.vision_config.image_size)
+        self.source_dir = Path(source_dir) if source_dir else None
+        self._weights: str | None = None
+        tok_file = self.source_dir / "tokenizer.json" if self.source_dir else None
+        super().__init__(Model(
+            ClipImageTower(self.clip, self._preprocess, self.weights),
+            ClipTextTower(self.clip, tokenizer, self.weights, tok_file if tok_file and tok_file.is_file() else None),
+            name=name, dim=int(cfg.projection_dim), logit_scale=float(model.logit_scale.detach().exp())))
+
+    def weights(self) -> str:
+        """Digest of the weights, computed on first need (hashing a big model in memory is slow)."""
+        if self._weights is None:
+            self._weights = _weights_digest(self.clip, self.source_dir)
+        return self._weights
 
     def describe(self) -> dict:
-        v = self.model.config.vision_config
+        v = self.clip.config.vision_config
         letter = _WIDTHS.get(v.hidden_size)
         arch = f"ViT-{letter}/{v.patch_size}" if letter else f"ViT(w{v.hidden_size},d{v.num_hidden_layers})/{v.patch_size}"
         return {**super().describe(), "backend": "transformers", "architecture": arch,
-                "image_size": int(v.image_size)}
+                "image_size": int(v.image_size), "weights": self.weights()}
 
 
 def _hub_cache() -> str:

@@ -1,18 +1,21 @@
 """ConSE (Norouzi et al., 2014): an image is the probability-weighted mean of the text embeddings
 of its top-T ImageNet classes, which puts an ImageNet CNN into a sentence encoder's space with no
 training at all. Texts go straight through the sentence encoder.
+
+As towers: image = EfficientNet logits → softmax → top-T mean of class-prompt vectors;
+text = MiniLM (`pretrained.SentenceTower`).
 """
 from __future__ import annotations
 
 import functools
-from typing import Sequence
 
 import numpy as np
-from PIL import Image
+import torch
 
-from cliplab.models.base import Encoder, l2_normalize, short_digest
+from cliplab.models.base import l2_normalize, short_digest
 from cliplab.models.imagenet import imagenet_classnames
-from cliplab.models.towers import image_tower, text_tower
+from cliplab.models.pretrained import EfficientNetImageTower, EfficientNetLite, SentenceTower, efficientnet, minilm
+from cliplab.models.tower import Model, TowerEncoder
 
 CLASS_TEMPLATE = "a photo of a {}."
 # Softmax temperature for zero-shot probabilities, fitted by benchmarks/calibrate_logit_scale.py
@@ -38,29 +41,47 @@ def conse_combine(probs: np.ndarray, class_embeddings: np.ndarray, top_t: int) -
 @functools.lru_cache(maxsize=1)
 def imagenet_class_embeddings() -> np.ndarray:
     """(1000, 384) MiniLM embeddings of the ImageNet class prompts (computed once per process)."""
-    return text_tower().encode([CLASS_TEMPLATE.format(c) for c in imagenet_classnames()])
+    return minilm().encode([CLASS_TEMPLATE.format(c) for c in imagenet_classnames()])
 
 
-class ConSEEncoder(Encoder):
-    def __init__(self, variant: str = "lite0", top_t: int = 10, name: str = "conse"):
-        self.name = name
-        self.top_t = top_t
-        self.images = image_tower(variant)
-        self.texts = text_tower()
-        self.dim = self.texts.dim
-        self.logit_scale = CONSE_LOGIT_SCALE
-        self.image_batch_size = 16  # smaller batches stay in cache: faster on CPU for this CNN
-        self.class_embeddings = imagenet_class_embeddings()
+class _ConSEGraph(torch.nn.Module):
+    def __init__(self, features_and_logits, class_emb: np.ndarray, top_t: int):
+        super().__init__()
+        from cliplab.models.heads import conse_vectors
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return self.images.preprocess(image)
+        self.inner, self.top_t, self.combine = features_and_logits, int(top_t), conse_vectors
+        self.register_buffer("class_emb", torch.from_numpy(np.ascontiguousarray(class_emb, np.float32)))
 
-    def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
-        _, logits = self.images.run(batch)
+    def forward(self, pixel_values):
+        return self.combine(self.inner(pixel_values)[1], self.class_emb, self.top_t)
+
+
+class ConSEImageTower(EfficientNetImageTower):
+    def __init__(self, net: EfficientNetLite, class_embeddings: np.ndarray, top_t: int = 10):
+        super().__init__(net)
+        self.class_embeddings, self.top_t = class_embeddings, int(top_t)
+        self.dim = int(class_embeddings.shape[1])
+        self.name = f"efficientnet-{net.variant}+conse{self.top_t}"
+
+    def fingerprint(self) -> str:
+        return short_digest(f"conse|{self.net.fingerprint()}|{self.net.preprocess!r}|{self.top_t}|"
+                            + short_digest(self.class_embeddings.tobytes()))
+
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        _, logits = self.net.run(batch)
         return conse_combine(softmax(logits), self.class_embeddings, self.top_t)
 
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        return self.texts.encode(texts)
+    def torch_module(self):
+        return _ConSEGraph(self.net.module, self.class_embeddings, self.top_t).eval()
+
+
+class ConSEEncoder(TowerEncoder):
+    def __init__(self, variant: str = "lite0", top_t: int = 10, name: str = "conse"):
+        self.top_t = top_t
+        self.images = efficientnet(variant)
+        self.class_embeddings = imagenet_class_embeddings()
+        super().__init__(Model(ConSEImageTower(self.images, self.class_embeddings, top_t), SentenceTower(minilm()),
+                               name=name, dim=minilm().dim, logit_scale=CONSE_LOGIT_SCALE))
 
     def describe(self) -> dict:
         return {**super().describe(), "image_tower": f"efficientnet-{self.images.variant}",

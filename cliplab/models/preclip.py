@@ -9,11 +9,11 @@ import copy
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 from sklearn.decomposition import PCA
 
-from cliplab.models.base import Encoder, l2_normalize, short_digest
-from cliplab.models.towers import image_tower, text_tower
+from cliplab.models.base import l2_normalize, short_digest
+from cliplab.models.pretrained import PooledImageTower, SentenceTower, efficientnet, minilm
+from cliplab.models.tower import Model, TowerEncoder
 
 
 def fit_pca(features: np.ndarray, dim: int, seed: int = 0) -> PCA:
@@ -29,16 +29,17 @@ def project(pca: PCA, features: np.ndarray, dim: int) -> np.ndarray:
     return l2_normalize(z)
 
 
-class PreClipEncoder(Encoder):
+class PreClipEncoder(TowerEncoder):
+    """Towers: EfficientNet pooled features and MiniLM; the two PCAs are fitted here, on the data."""
+
     needs_fit = True
 
     def __init__(self, variant: str = "lite0", dim: int = 64, name: str = "preclip"):
-        self.name = name
-        self.dim = dim
-        self.logit_scale = 10.0  # an unaligned baseline: no calibration is meaningful
-        self.image_batch_size = 16
-        self.images = image_tower(variant)
-        self.texts = text_tower()
+        self.images = efficientnet(variant)
+        self.texts = minilm()
+        # an unaligned baseline: no calibration of the logit scale is meaningful
+        super().__init__(Model(PooledImageTower(self.images), SentenceTower(self.texts), name=name, dim=dim,
+                               logit_scale=10.0))
         self.image_pca: PCA | None = None
         self.text_pca: PCA | None = None
 
@@ -56,12 +57,7 @@ class PreClipEncoder(Encoder):
         fresh.image_pca = fresh.text_pca = None
         return fresh
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return self.images.preprocess(image)
-
-    def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
-        pooled, _ = self.images.run(batch)
-        return pooled  # raw 1280-d; the PCA needs every image, so it runs in finish_images
+    # encode_image_batch gives raw 1280-d features; the PCA needs every image, so it runs here
 
     def finish_images(self, features: np.ndarray) -> np.ndarray:
         if len(features) == 0:

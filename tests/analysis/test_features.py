@@ -7,7 +7,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cliplab.analysis.features import FeatureExtractor, extract_features, vit_feature_map
+from cliplab.analysis.features import extract_features
+from cliplab.models.feature_maps import vit_feature_map
+from cliplab.models.layer_features import LayerFeatures
 from cliplab.cli import app
 from cliplab.data.images import load_image
 from cliplab.errors import CliplabError
@@ -23,9 +25,9 @@ def photos(shared):
 def test_head_avg_equals_tower_pooled_features(lite_encoder, photos):
     feats, res = extract_features(lite_encoder, photos, layer="head", pooling="avg")
     batch = np.stack([lite_encoder.preprocess(load_image(p)) for p in photos])
-    from cliplab.models.towers import image_tower
+    from cliplab.models.pretrained import efficientnet
 
-    pooled, _ = image_tower("lite0").run(batch)  # the frozen EfficientNet-Lite0 inside `lite`
+    pooled, _ = efficientnet("lite0").run(batch)  # the frozen EfficientNet-Lite0 inside `lite`
     assert feats.shape == (5, 1280) and res.n_ok == 5
     np.testing.assert_allclose(feats, l2_normalize(pooled), atol=1e-4)
 
@@ -33,17 +35,17 @@ def test_head_avg_equals_tower_pooled_features(lite_encoder, photos):
 @pytest.mark.parametrize("layer, pooling, channels", [
     ("stem", "mac", 32), (0, "gem", 16), (5, "rmac", 80), (-1, "gem", 320), ("head", "mac", 1280)])
 def test_cnn_layer_shapes(lite_encoder, photos, layer, pooling, channels):
-    fx = FeatureExtractor(lite_encoder, layer, pooling)
+    fx = LayerFeatures(lite_encoder, layer, pooling)
     fmap = fx.feature_map(np.stack([lite_encoder.preprocess(load_image(photos[0]))]))
     assert fmap.ndim == 4 and fmap.shape[:2] == (1, channels)
     feats, res = extract_features(fx, photos[:2])
     assert feats.shape == (2, channels) and fx.dim == channels
     np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1, atol=1e-4)
-    assert res.model["layer"] == layer and res.model["backbone"] == "efficientnet"
+    assert res.model["layer"] == layer and res.model["tower"].startswith("efficientnet-lite0")
 
 
 def test_pca_is_fitted_once_and_reused(lite_encoder, photos):
-    fx = FeatureExtractor(lite_encoder, 8, "gem", pca=3)
+    fx = LayerFeatures(lite_encoder, 8, "gem", pca=3)
     db, _ = extract_features(fx, photos)
     assert db.shape == (5, 3) and fx.describe()["pca"] == 3
     again, _ = extract_features(fx, photos[:2])  # queries projected with the database's PCA
@@ -54,27 +56,27 @@ def test_vit_block_patch_grid(tiny_clip, photos):
     from cliplab.models import load_encoder
 
     enc = load_encoder(str(tiny_clip))
-    cfg = enc.model.config.vision_config
+    cfg = enc.clip.config.vision_config
     grid = cfg.image_size // cfg.patch_size
     x = torch.from_numpy(np.stack([enc.preprocess(load_image(p)) for p in photos[:2]]))
     with torch.inference_mode():
         for layer in (0, 1, "head", "stem"):
-            assert vit_feature_map(enc.model, x, layer).shape == (2, cfg.hidden_size, grid, grid)
-        direct = enc.model.vision_model(pixel_values=x, output_hidden_states=True).hidden_states[1]
-        fmap = vit_feature_map(enc.model, x, 0)
+            assert vit_feature_map(enc.clip, x, layer).shape == (2, cfg.hidden_size, grid, grid)
+        direct = enc.clip.vision_model(pixel_values=x, output_hidden_states=True).hidden_states[1]
+        fmap = vit_feature_map(enc.clip, x, 0)
     # block 0's patch tokens (CLS dropped), laid out row-major on the grid
     np.testing.assert_allclose(fmap[:, :, 0, 1].numpy(), direct[:, 2, :].numpy(), atol=1e-6)
     feats, res = extract_features(enc, photos[:3], layer=-1, pooling="gem")
-    assert feats.shape == (3, cfg.hidden_size) and res.model["backbone"] == "clip-vit"
+    assert feats.shape == (3, cfg.hidden_size) and res.model["tower"] == "clip-vision"
     with pytest.raises(CliplabError, match="out of range"):
-        FeatureExtractor(enc, 5, "avg")
+        LayerFeatures(enc, 5, "avg")
 
 
 def test_bad_layer_pooling_and_model():
     with pytest.raises(CliplabError, match="no EfficientNet or CLIP ViT"):
-        FeatureExtractor(ToyEncoder(), "head", "gem")
+        LayerFeatures(ToyEncoder(), "head", "gem")
     with pytest.raises(CliplabError, match="layer must be"):
-        from cliplab.analysis.features import parse_layer
+        from cliplab.models.feature_maps import parse_layer
 
         parse_layer("middle")
 

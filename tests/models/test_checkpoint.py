@@ -9,8 +9,8 @@ from PIL import Image
 
 from cliplab.errors import ModelNotFoundError
 from cliplab.models import load_encoder
-from cliplab.models.checkpoint import (TrainedEncoder, build_encoder, load_checkpoint, parse_tower_spec,
-                                       save_checkpoint)
+from cliplab.models.backbones import parse_tower_spec
+from cliplab.models.checkpoint import TrainedEncoder, build_encoder, load_checkpoint, save_checkpoint
 from cliplab.models.heads import head_config
 from cliplab.models.registry import lite_checkpoint_dir
 

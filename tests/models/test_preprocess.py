@@ -59,7 +59,7 @@ def test_center_crop_pads_extra_row_before():
 
 
 def test_efficientnet_preprocess_keeps_the_whole_short_side():
-    from cliplab.models.towers import efficientnet_preprocess
+    from cliplab.models.pretrained import efficientnet_preprocess
 
     # A 32-px thumbnail with a red 4-px frame: a 0.875 centre crop would cut the frame off.
     arr = np.full((32, 32, 3), 255, np.uint8)

@@ -1,0 +1,410 @@
+"""Backbones: the pretrained (or randomly initialised) networks that training puts heads on.
+
+A backbone spec is a string: efficientnet-lite0|1|2, minilm, clip:<folder or hub id>; ":random"
+(efficientnet/minilm) starts from random weights. `train_last`: 0 frozen, N last blocks, -1 all.
+Every backbone: preprocess (images), run (inference, dict of named feature tensors), forward (with
+autograd), `module` (the torch module whose weights a checkpoint stores when `store_weights`),
+`id` (names its features in the training feature cache), `fingerprint()` (names its weights).
+The towers a trained model runs (`checkpoint.TrainedImageTower` / `TrainedTextTower`) are a
+backbone plus a head.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from cliplab.errors import ModelNotFoundError
+from cliplab.models.base import short_digest
+
+
+def parse_tower_spec(spec: str, side: str) -> tuple[str, str, bool]:
+    """'efficientnet-lite0:random' → ('efficientnet', 'lite0', True); 'clip:DIR' → ('clip', 'DIR', False)."""
+    s = str(spec).strip()
+    if s.startswith("clip:"):
+        return "clip", s[5:], False
+    base, _, flag = s.partition(":")
+    if flag not in ("", "random"):
+        raise ModelNotFoundError(f"tower spec {spec!r}: only ':random' may follow the name")
+    base = base.lower()
+    if side == "image" and base.replace("efficientnet-", "") in ("lite0", "lite1", "lite2"):
+        return "efficientnet", base.replace("efficientnet-", ""), flag == "random"
+    if side == "text" and base in ("minilm", "all-minilm-l6-v2"):
+        return "minilm", "all-MiniLM-L6-v2", flag == "random"
+    have = "efficientnet-lite0|lite1|lite2" if side == "image" else "minilm"
+    raise ModelNotFoundError(f"unknown {side} tower {spec!r} (have: {have}, clip:<folder or hub id>; "
+                             "add ':random' for random initial weights)")
+
+
+def _freeze_all_but(module: torch.nn.Module, trainable: list) -> None:
+    module.requires_grad_(False)
+    for m in trainable:
+        m.requires_grad_(True)
+
+
+def _last(layers, n: int) -> list:
+    return list(layers)[-n:] if n > 0 else []
+
+
+class _Backbone:
+    kind = ""
+    spec = ""
+    module = None
+    store_weights = False
+    weights_key = None
+    train_last = 0
+    random_init = False
+
+    def record(self) -> dict:
+        return {"spec": self.spec, "train_last": self.train_last, "random_init": self.random_init,
+                "stored": self.store_weights}
+
+    def save_assets(self, out: Path) -> None:
+        pass
+
+    def changed(self) -> None:
+        pass
+
+    def parameters(self) -> list:
+        return [p for p in self.module.parameters() if p.requires_grad] if self.module is not None else []
+
+    def fingerprint(self) -> str:
+        """The pretrained weights this backbone starts from (stored weights are named by the
+        checkpoint's own weights digest)."""
+        return short_digest(self.id)
+
+    def graph(self) -> torch.nn.Module:
+        """A module from input tensors to this backbone's feature dict: what ONNX export traces."""
+        raise NotImplementedError
+
+
+class EfficientNetBackbone(_Backbone):
+    """EfficientNet-Lite: {"pooled": (N, 1280), "logits": (N, 1000) ImageNet}."""
+    kind = "efficientnet"
+    batch_size = 16  # small batches stay in cache: faster on a CPU for this CNN
+    feature_dims = {"pooled": 1280, "logits": 1000}
+
+    def __init__(self, variant: str, random_init: bool = False, train_last: int = 0, seed: int = 0):
+        from cliplab.models.pretrained import EFFICIENTNET_SIZES, efficientnet_preprocess
+
+        self.variant, self.random_init, self.train_last = variant, bool(random_init), int(train_last)
+        self.spec = f"efficientnet-{variant}" + (":random" if random_init else "")
+        size = EFFICIENTNET_SIZES[variant]
+        self.preprocess = efficientnet_preprocess(size)
+        self.store_weights = self.random_init or self.train_last != 0
+        self._base = None
+        if self.random_init:
+            from efficientnet_lite_pytorch import EfficientNet
+
+            from cliplab.models.quiet import quiet as _quiet
+
+            with torch.random.fork_rng(devices=[]), _quiet():
+                torch.manual_seed(seed)
+                self.module = EfficientNet.from_name(f"efficientnet-{variant}").eval()
+        else:
+            from cliplab.models.pretrained import efficientnet
+
+            self._base = efficientnet(variant)  # shared per process; never modified
+            if self.store_weights:  # fine-tuned: a private copy
+                self.module = copy.deepcopy(self._base.net).eval()
+        if self.module is not None:
+            net = self.module
+            n = len(net._blocks) + 1 if self.train_last < 0 else self.train_last
+            parts = [net] if self.train_last < 0 else _last(net._blocks, n) + ([net._conv_head, net._bn1] if n else [])
+            _freeze_all_but(net, parts)
+        self.id = f"{self.spec}|{self.preprocess!r}"
+
+    def forward(self, x: torch.Tensor) -> dict:
+        return _EfficientNetFeatures(self.net())(x)
+
+    def net(self):
+        return self.module if self.module is not None else self._base.net
+
+    def fingerprint(self) -> str:
+        base = self._base.fingerprint() if self._base is not None else "random"
+        return short_digest(f"{self.id}|{base}")
+
+    def graph(self) -> torch.nn.Module:
+        return _EfficientNetFeatures(self.net())
+
+    def feature_map(self, batch, layer):
+        from cliplab.models.feature_maps import cnn_feature_map
+
+        return cnn_feature_map(self.net(), batch, layer)
+
+    def feature_channels(self, layer) -> int:
+        from cliplab.models.feature_maps import cnn_channels
+
+        return cnn_channels(self.net(), layer)
+
+    def run(self, batch: np.ndarray) -> dict:
+        if self.module is None:  # the base tower's traced, BatchNorm-folded graph: fastest on CPU
+            pooled, logits = self._base.run(batch)
+            return {"pooled": torch.from_numpy(pooled), "logits": torch.from_numpy(logits)}
+        with torch.inference_mode():
+            return self.forward(torch.from_numpy(np.ascontiguousarray(batch)))
+
+
+class MiniLMBackbone(_Backbone):
+    """all-MiniLM-L6-v2 sentence embeddings: {"text": (N, 384)}, unit length."""
+    kind = "minilm"
+    dim = 384
+    feature_dims = {"text": 384}
+
+    def __init__(self, random_init: bool = False, train_last: int = 0, seed: int = 0):
+        from cliplab.models.pretrained import minilm
+
+        self.random_init, self.train_last = bool(random_init), int(train_last)
+        self.spec = "minilm" + (":random" if random_init else "")
+        self._base = minilm()
+        self.store_weights = self.random_init or self.train_last != 0
+        if self.store_weights:
+            st = copy.deepcopy(self._base.model).eval()
+            if self.random_init:
+                from transformers import AutoModel
+
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    st[0].auto_model = AutoModel.from_config(st[0].auto_model.config).eval()
+            bert = st[0].auto_model
+            parts = [st] if self.train_last < 0 else _last(bert.encoder.layer, self.train_last)
+            _freeze_all_but(st, parts)
+            self.module = st
+        self.id = self.spec
+
+    def forward(self, texts: Sequence[str]) -> dict:
+        feats = self.module.preprocess(list(texts))
+        return {"text": F.normalize(self.module(feats)["sentence_embedding"], dim=-1)}
+
+    def fingerprint(self) -> str:
+        return short_digest(f"{self.id}|{'random' if self.random_init else self._base.fingerprint()}")
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self._base.tokenize(texts)  # a fine-tuned copy keeps the package's tokenizer
+
+    def runtime_config(self) -> dict:
+        return {"tokenizer_file": str(self._base.tokenizer_file), "max_length": self._base.max_length,
+                "inputs": ["input_ids", "attention_mask", "token_type_ids"]}
+
+    def graph(self) -> torch.nn.Module:
+        from cliplab.models.pretrained import SentenceEmbedding
+
+        return _Named(SentenceEmbedding(self.module if self.module is not None else self._base.model), "text")
+
+    def run(self, texts: Sequence[str]) -> dict:
+        if self.module is None:
+            return {"text": torch.from_numpy(self._base.encode(list(texts)))}
+        with torch.inference_mode():
+            return self.forward(texts)
+
+    def class_prompt_embeddings(self) -> np.ndarray:
+        """ImageNet class prompts in this tower's space (what ConSE averages)."""
+        from cliplab.models.conse import CLASS_TEMPLATE
+        from cliplab.models.imagenet import imagenet_classnames
+
+        if self.module is None:  # the frozen package model: same answer every time, so compute once
+            return _frozen_class_prompts().copy()
+        prompts = [CLASS_TEMPLATE.format(c) for c in imagenet_classnames()]
+        return torch.cat([self.run(prompts[i:i + 256])["text"] for i in range(0, len(prompts), 256)]).numpy()
+
+
+@functools.lru_cache(maxsize=1)
+def _frozen_class_prompts() -> np.ndarray:
+    from cliplab.models.conse import CLASS_TEMPLATE
+    from cliplab.models.imagenet import imagenet_classnames
+    from cliplab.models.pretrained import minilm
+
+    return minilm().encode([CLASS_TEMPLATE.format(c) for c in imagenet_classnames()])
+
+
+class _CLIPSide(_Backbone):
+    """One side of a Hugging Face CLIPModel; both sides of one source share a single model."""
+    kind = "clip"
+    weights_key = "clip"
+
+    def __init__(self, shared: "SharedCLIP", train_last: int):
+        self.shared, self.train_last = shared, int(train_last)
+        self.spec = f"clip:{shared.source}"
+        self.module = shared.encoder.clip
+        self.dim = int(self.module.config.projection_dim)
+        shared.trainable.extend(self._parts())
+        _freeze_all_but(self.module, shared.trainable)
+        shared.sides.append(self)
+
+    @property
+    def store_weights(self) -> bool:
+        return any(s.train_last != 0 for s in self.shared.sides)
+
+    def record(self) -> dict:
+        return {**super().record(), "source": self.shared.source}
+
+    def save_assets(self, out: Path) -> None:
+        if self.store_weights:
+            self.shared.save_assets(out / "clip")
+
+
+class CLIPImageBackbone(_CLIPSide):
+    batch_size = 32
+
+    def __init__(self, shared, train_last: int = 0):
+        super().__init__(shared, train_last)
+        self.feature_dims = {"pooled": self.dim}
+        self.preprocess = shared.encoder._preprocess
+        self.id = f"{self.spec}|{shared.stamp}|{self.preprocess!r}"
+
+    def _parts(self) -> list:
+        m = self.module
+        if self.train_last < 0:
+            return [m.vision_model, m.visual_projection]
+        layers = _last(m.vision_model.encoder.layers, self.train_last)
+        return layers + ([m.vision_model.post_layernorm, m.visual_projection] if layers else [])
+
+    def forward(self, x: torch.Tensor) -> dict:
+        out = self.module.vision_model(pixel_values=x)
+        return {"pooled": self.module.visual_projection(out.pooler_output)}
+
+    def fingerprint(self) -> str:
+        return self.shared.encoder.model.image.fingerprint()
+
+    def graph(self) -> torch.nn.Module:
+        return _Named(self.shared.encoder.model.image.torch_module(), "pooled")
+
+    def feature_map(self, batch, layer):
+        return self.shared.encoder.model.image.feature_map(batch, layer)
+
+    def feature_channels(self, layer) -> int:
+        return self.shared.encoder.model.image.feature_channels(layer)
+
+    def run(self, batch: np.ndarray) -> dict:
+        with torch.inference_mode():
+            return self.forward(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+
+
+class CLIPTextBackbone(_CLIPSide):
+    def __init__(self, shared, train_last: int = 0):
+        super().__init__(shared, train_last)
+        self.feature_dims = {"text": self.dim}
+        self.id = f"{self.spec}|{shared.stamp}"
+
+    def _parts(self) -> list:
+        m = self.module
+        if self.train_last < 0:
+            return [m.text_model, m.text_projection]
+        layers = _last(m.text_model.encoder.layers, self.train_last)
+        return layers + ([m.text_model.final_layer_norm, m.text_projection] if layers else [])
+
+    def forward(self, texts: Sequence[str]) -> dict:
+        enc = self.shared.encoder
+        tok = enc.tokenizer([str(t) for t in texts], padding=True, truncation=True,
+                            max_length=enc.max_length, return_tensors="pt")
+        out = self.module.text_model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
+        return {"text": F.normalize(self.module.text_projection(out.pooler_output), dim=-1)}
+
+    def run(self, texts: Sequence[str]) -> dict:
+        with torch.inference_mode():
+            return self.forward(texts)
+
+    def fingerprint(self) -> str:
+        return self.shared.encoder.model.text.fingerprint()
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self.shared.encoder.model.text.tokenize(texts)
+
+    def runtime_config(self) -> dict:
+        return self.shared.encoder.model.text.runtime_config()
+
+    def graph(self) -> torch.nn.Module:
+        return _Named(self.shared.encoder.model.text.torch_module(), "text")
+
+
+class _EfficientNetFeatures(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        pooled = self.net.extract_features(x).mean(dim=(2, 3))
+        return {"pooled": pooled, "logits": self.net._fc(pooled)}
+
+
+class _Named(torch.nn.Module):
+    """A module's single output as a one-entry feature dict."""
+
+    def __init__(self, inner: torch.nn.Module, key: str):
+        super().__init__()
+        self.inner, self.key = inner, key
+
+    def forward(self, *inputs):
+        return {self.key: self.inner(*inputs)}
+
+
+class SharedCLIP:
+    """A CLIPModel from its source, or (stored=True) rebuilt from a checkpoint's clip/ assets."""
+
+    def __init__(self, source: str, assets: Path | None = None):
+        from cliplab.models.clip_hf import HFCLIPEncoder, load_clip
+
+        self.source, self.sides, self.trainable = source, [], []
+        if assets is not None:  # architecture + tokenizer here; the weights come from model.safetensors
+            from transformers import CLIPConfig, CLIPModel, CLIPTokenizerFast
+
+            from cliplab.models.quiet import quiet as _quiet
+
+            with _quiet():
+                model = CLIPModel(CLIPConfig.from_pretrained(assets))
+                tok = CLIPTokenizerFast.from_pretrained(assets)
+            self.encoder = HFCLIPEncoder(model, tok, name=source, source_dir=assets)
+            self.stamp = "checkpoint"
+        else:
+            p = Path(source).expanduser()
+            self.encoder = load_clip(str(p.resolve()) if p.is_dir() else source)
+            files = [f for f in (p / "model.safetensors", p / "pytorch_model.bin", p / "config.json") if f.is_file()]
+            # Rebuilding a folder in place must not reuse features cached for its old weights.
+            self.stamp = ",".join(f"{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+        self.encoder.clip.eval()
+
+    def save_assets(self, out: Path) -> None:
+        if (out / "config.json").is_file():
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        self.encoder.clip.config.save_pretrained(out)
+        self.encoder.tokenizer.save_pretrained(out)
+        src = Path(self.source).expanduser() / "preprocessor_config.json"
+        if src.is_file():
+            shutil.copyfile(src, out / "preprocessor_config.json")
+
+
+def build_towers(image_cfg: dict, text_cfg: dict, source_dir: Path | None = None, seed: int = 0):
+    """Tower configs ({"spec", "train_last", "stored"}) → (image tower, text tower)."""
+    shared: dict[str, SharedCLIP] = {}
+
+    def clip(source: str, stored: bool) -> SharedCLIP:
+        if source not in shared:
+            assets = source_dir / "clip" if stored and source_dir is not None else None
+            if assets is not None and not (assets / "config.json").is_file():
+                raise ModelNotFoundError(f"{source_dir}: trained CLIP tower assets (clip/config.json) are missing")
+            shared[source] = SharedCLIP(source, assets)
+        return shared[source]
+
+    towers = []
+    for side, cfg in (("image", image_cfg), ("text", text_cfg)):
+        kind, name, random_init = parse_tower_spec(cfg["spec"], side)
+        random_init = random_init or bool(cfg.get("random_init"))
+        last = int(cfg.get("train_last", 0))
+        stored = bool(cfg.get("stored", False))
+        if kind == "efficientnet":
+            towers.append(EfficientNetBackbone(name, random_init, last, seed))
+        elif kind == "minilm":
+            towers.append(MiniLMBackbone(random_init, last, seed))
+        else:
+            cls = CLIPImageBackbone if side == "image" else CLIPTextBackbone
+            towers.append(cls(clip(cfg.get("source", name), stored), last))
+    return towers[0], towers[1]
+
+
