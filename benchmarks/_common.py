@@ -1,4 +1,5 @@
 """Shared bits for benchmark scripts: locating the shared data, timing, markdown output."""
+
 from __future__ import annotations
 
 import os
@@ -27,5 +28,7 @@ def timer(store: dict, key: str):
 
 
 def machine() -> str:
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    )

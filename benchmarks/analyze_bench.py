@@ -9,6 +9,7 @@ Runs the same code path as
 Flickr8k has no categories, so k-means runs with --clusters 5 (timed, not scored) and the
 category scores are absent; the retrieval and matched-vs-mismatched numbers are real.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,29 +56,42 @@ def main() -> int:
     t_analyze = time.perf_counter() - t
     total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
 
-    cmd = (f"cliplab analyze ../shared/data/flickr8k-1k/captions.csv --split {args.split} "
-           + " ".join(f"--model {m}" for m in args.models) + f" --clusters {args.clusters} --out results/flickr8k-test")
+    cmd = (
+        f"cliplab analyze ../shared/data/flickr8k-1k/captions.csv --split {args.split} "
+        + " ".join(f"--model {m}" for m in args.models)
+        + f" --clusters {args.clusters} --out results/flickr8k-test"
+    )
     import torch
 
-    lines = [f"### `cliplab analyze`: Flickr8k {args.split} split ({len(ds.images)} images, "
-             f"{len(ds.captions):,} captions), {len(args.models)} models", "",
-             f"Command: `{cmd}`  ", "Benchmark: `python benchmarks/analyze_bench.py`", "",
-             "| model | load s | embed images s | embed texts s | scores s | plots s | model total s "
-             "| gap (sd) | image→caption top-1 | caption→image top-1 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### `cliplab analyze`: Flickr8k {args.split} split ({len(ds.images)} images, "
+        f"{len(ds.captions):,} captions), {len(args.models)} models",
+        "",
+        f"Command: `{cmd}`  ",
+        "Benchmark: `python benchmarks/analyze_bench.py`",
+        "",
+        "| model | load s | embed images s | embed texts s | scores s | plots s | model total s "
+        "| gap (sd) | image→caption top-1 | caption→image top-1 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for spec, (slug, m) in zip(args.models, summary["models"].items()):
         tm = m["timings"]
-        lines.append(f"| {slug} | {loads[spec]:.1f} | {tm['embed_images_s']:.1f} | {tm['embed_texts_s']:.1f} | "
-                     f"{tm['scores_s']:.1f} | {tm['plots_s']:.1f} | {tm['total_s']:.1f} | "
-                     f"{fmt(m['gap'], 'signed')} ({fmt(m['gap_in_sd'], 'signed')}) | {fmt(m['i2t_top1'], 'pct')} | "
-                     f"{fmt(m['t2i_top1'], 'pct')} |")
-    lines += ["", f"Total wall time {total:.1f} s, CPU time {cpu:.1f} s (dataset {t_data:.1f} s, model loading {sum(loads.values()):.1f} s, "
-              f"analysis + report {t_analyze:.1f} s). Plots: heatmap, PCA + t-SNE projections of "
-              f"{len(ds.images) + len(ds.captions):,} points, k-means contact sheet per model. "
-              "The first model also pays the one-off TorchScript trace of the EfficientNet tower.",
-              f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
-              f"({torch.get_num_threads()} threads), load average {load_avg:.1f} at start, "
-              f"{dt.date.today().isoformat()}. Results in `{out}`."]
+        lines.append(
+            f"| {slug} | {loads[spec]:.1f} | {tm['embed_images_s']:.1f} | {tm['embed_texts_s']:.1f} | "
+            f"{tm['scores_s']:.1f} | {tm['plots_s']:.1f} | {tm['total_s']:.1f} | "
+            f"{fmt(m['gap'], 'signed')} ({fmt(m['gap_in_sd'], 'signed')}) | {fmt(m['i2t_top1'], 'pct')} | "
+            f"{fmt(m['t2i_top1'], 'pct')} |"
+        )
+    lines += [
+        "",
+        f"Total wall time {total:.1f} s, CPU time {cpu:.1f} s (dataset {t_data:.1f} s, model loading {sum(loads.values()):.1f} s, "
+        f"analysis + report {t_analyze:.1f} s). Plots: heatmap, PCA + t-SNE projections of "
+        f"{len(ds.images) + len(ds.captions):,} points, k-means contact sheet per model. "
+        "The first model also pays the one-off TorchScript trace of the EfficientNet tower.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), load average {load_avg:.1f} at start, "
+        f"{dt.date.today().isoformat()}. Results in `{out}`.",
+    ]
     print("\n".join(lines))
     return 0
 

@@ -6,6 +6,7 @@ minimises the mean negative log-likelihood is the calibrated one.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/calibrate_logit_scale.py --model conse
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,10 @@ def main() -> None:
     owner = pairs["path"].map(index).to_numpy()
     txt = embed_texts(enc, pairs["caption"].tolist())
     fit = minimize_scalar(lambda s: nll(s, res.vectors, txt, owner), bounds=(1, 200), method="bounded")
-    print(f"model {enc.name}: calibrated logit scale = {fit.x:.1f} (NLL {fit.fun:.3f}; "
-          f"at the current {enc.logit_scale:.1f}: {nll(enc.logit_scale, res.vectors, txt, owner):.3f})")
+    print(
+        f"model {enc.name}: calibrated logit scale = {fit.x:.1f} (NLL {fit.fun:.3f}; "
+        f"at the current {enc.logit_scale:.1f}: {nll(enc.logit_scale, res.vectors, txt, owner):.3f})"
+    )
 
 
 if __name__ == "__main__":

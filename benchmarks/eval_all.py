@@ -14,6 +14,7 @@ Templates: "a photo of a {}." by default (`--templates clip80` for CLIP's 80; sl
 A model whose towers and settings equal an already evaluated one (`lite` while no trained heads
 ship is ConSE) is not run again; its rows are copied and marked.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,7 @@ def probe16(zs: dict, seed: int = 0) -> dict:
     a = zs["arrays"]
     labels = np.asarray(a["y"])
     train, test, _ = train_test_indices(labels, seed=seed)
-    (mean, std), = probe_accuracies(a["vectors"], labels, train, test, ["16"], draws=5, seed=seed).values()
+    ((mean, std),) = probe_accuracies(a["vectors"], labels, train, test, ["16"], draws=5, seed=seed).values()
     return {"acc": mean, "std": std}
 
 
@@ -95,17 +96,41 @@ def run(models: list[str], templates: str, limit: int | None) -> tuple[dict, dic
 
 
 def section(rows: dict, notes: dict, templates: str, limit: int | None, seconds: float) -> str:
-    cmd = "HF_HUB_OFFLINE=1 python benchmarks/eval_all.py" + (f" --templates {templates}" if templates != "single" else "")
+    cmd = "HF_HUB_OFFLINE=1 python benchmarks/eval_all.py" + (
+        f" --templates {templates}" if templates != "single" else ""
+    )
     cls_cols = ["model"] + [f"{d} {m}" for d in (*CLASSIFICATION, "ImageNet") for m in ("top1", "top5", "mpcr")]
-    cls_rows = [[m] + [r[d]["zs"][k] for d in (*CLASSIFICATION, "ImageNet")
-                       for k in ("top1", "top5", "mean_per_class_recall")] for m, r in rows.items()]
+    cls_rows = [
+        [m] + [r[d]["zs"][k] for d in (*CLASSIFICATION, "ImageNet") for k in ("top1", "top5", "mean_per_class_recall")]
+        for m, r in rows.items()
+    ]
     probe_cols = ["model"] + [f"{d} 16-shot" for d in CLASSIFICATION]
-    probe_rows = [[m] + [f"{r[d]['probe']['acc']:.4f} ± {r[d]['probe']['std']:.4f}" for d in CLASSIFICATION]
-                  for m, r in rows.items()]
-    ret_cols = ["model", "t2i R@1", "t2i R@5", "t2i R@10", "t2i mAP", "t2i MdR",
-                "i2t R@1", "i2t R@5", "i2t R@10", "i2t mAP", "i2t MdR"]
-    ret_rows = [[m] + [r["Flickr8k"][d][k] for d in ("text_to_image", "image_to_text")
-                       for k in ("R@1", "R@5", "R@10", "mAP", "median_rank")] for m, r in rows.items()]
+    probe_rows = [
+        [m] + [f"{r[d]['probe']['acc']:.4f} ± {r[d]['probe']['std']:.4f}" for d in CLASSIFICATION]
+        for m, r in rows.items()
+    ]
+    ret_cols = [
+        "model",
+        "t2i R@1",
+        "t2i R@5",
+        "t2i R@10",
+        "t2i mAP",
+        "t2i MdR",
+        "i2t R@1",
+        "i2t R@5",
+        "i2t R@10",
+        "i2t mAP",
+        "i2t MdR",
+    ]
+    ret_rows = [
+        [m]
+        + [
+            r["Flickr8k"][d][k]
+            for d in ("text_to_image", "image_to_text")
+            for k in ("R@1", "R@5", "R@10", "mAP", "median_rank")
+        ]
+        for m, r in rows.items()
+    ]
     any_r = next(iter(rows.values()))
     sizes = {d: any_r[d]["zs"]["n"] for d in (*CLASSIFICATION, "ImageNet")}
     fl = any_r["Flickr8k"]
@@ -114,7 +139,8 @@ def section(rows: dict, notes: dict, templates: str, limit: int | None, seconds:
         "## Evaluation of the offline models",
         "",
         f"`{cmd}` — {platform.machine()}, {os.cpu_count()} CPU cores, {seconds / 60:.1f} min in all"
-        + (f"; **smoke run, --limit {limit}**" if limit else "") + ".",
+        + (f"; **smoke run, --limit {limit}**" if limit else "")
+        + ".",
         "",
         f"### Zero-shot classification ({tmpl})",
         "",
@@ -144,8 +170,11 @@ def section(rows: dict, notes: dict, templates: str, limit: int | None, seconds:
             notes[m] = "skipped unreadable images: " + ", ".join(f"{d} {n}" for d, n in failed.items() if n)
     if notes:
         out += [""] + [f"- `{m}`: {n}." for m, n in notes.items()]
-    out += ["", "`preclip` fits each modality's PCA on the data being evaluated and never aligns the two "
-                "spaces: its cross-modal numbers are the chance-level floor the other models must beat."]
+    out += [
+        "",
+        "`preclip` fits each modality's PCA on the data being evaluated and never aligns the two "
+        "spaces: its cross-modal numbers are the chance-level floor the other models must beat.",
+    ]
     return "\n".join(out) + "\n"
 
 

@@ -10,6 +10,7 @@ Vectors for 2–4 are synthetic but shaped like `lite`/ConSE image vectors: prob
 of the text embeddings of 10 related ImageNet classes. Queries: held-out synthetic image vectors
 (image→image) and real Flickr8k test captions encoded by `lite` (text→image).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 class StubEncoder(Encoder):
     """Only for building the 10k-file index quickly (re-index timing never touches the model)."""
+
     name, dim, image_batch_size = "bench-stub", 8, 256
 
     def preprocess(self, image):
@@ -76,17 +78,28 @@ def bench_reindex(n_files: int, work: Path) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for _ in range(3):
         t = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "cliplab"), "index", str(folder), "--index", str(idx)],
-                       check=True, env=env, capture_output=True, cwd=work)
+        subprocess.run(
+            [str(Path(sys.executable).parent / "cliplab"), "index", str(folder), "--index", str(idx)],
+            check=True,
+            env=env,
+            capture_output=True,
+            cwd=work,
+        )
         cli.append(time.perf_counter() - t)
     floor = []
     for _ in range(3):  # what any cliplab command costs before it does anything (imports)
         t = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "cliplab"), "--help"], check=True, env=env,
-                       capture_output=True, cwd=work)
+        subprocess.run(
+            [str(Path(sys.executable).parent / "cliplab"), "--help"], check=True, env=env, capture_output=True, cwd=work
+        )
         floor.append(time.perf_counter() - t)
-    return {"n_files": n_files, "first_index_s": first, "reindex_lib_s": float(np.median(lib)),
-            "reindex_cli_s": float(np.median(cli)), "cli_floor_s": float(np.median(floor))}
+    return {
+        "n_files": n_files,
+        "first_index_s": first,
+        "reindex_lib_s": float(np.median(lib)),
+        "reindex_cli_s": float(np.median(cli)),
+        "cli_floor_s": float(np.median(floor)),
+    }
 
 
 def conse_like(anchors: np.ndarray, n: int, rng: np.random.Generator, top_t: int = 10) -> np.ndarray:
@@ -97,10 +110,10 @@ def conse_like(anchors: np.ndarray, n: int, rng: np.random.Generator, top_t: int
     for s in range(0, n, 50_000):
         m = min(50_000, n - s)
         primary = rng.integers(0, len(anchors), m)
-        others = np.take_along_axis(near[primary], rng.random((m, 30)).argsort(1)[:, :top_t - 1], 1)
+        others = np.take_along_axis(near[primary], rng.random((m, 30)).argsort(1)[:, : top_t - 1], 1)
         cls = np.concatenate([primary[:, None], others], 1)
         w = rng.dirichlet(np.r_[3.0, np.full(top_t - 1, 0.3)], m).astype(np.float32)
-        out[s:s + m] = l2_normalize(np.einsum("nt,ntd->nd", w, anchors[cls]))
+        out[s : s + m] = l2_normalize(np.einsum("nt,ntd->nd", w, anchors[cls]))
     return out
 
 
@@ -111,7 +124,7 @@ def fill_catalog(index_dir: Path, folder: Path, vectors: np.ndarray, model: str)
         for s in range(0, len(vectors), 10_000):
             end = min(s + 10_000, len(vectors))
             rows = [(f"synthetic/{i // 1000:04d}/{i:07d}.jpg", 1000, 0, None) for i in range(s, end)]
-            w.put_ok(rows, vectors[s:s + 10_000])
+            w.put_ok(rows, vectors[s : s + 10_000])
     cat.checkpoint()
     cat.close()
 
@@ -146,10 +159,19 @@ def bench_query(enc, anchors, captions, n: int, work: Path, rng) -> dict:
         col2.search_vector(v, k=10)
         search_only.append(time.perf_counter() - t)
     size = col2.catalog.size_on_disk()
-    return {"n": n, "fill_s": fill_s, "build_s": build_s, "load_s": load_s, "ann": col2.ann.get().describe(),
-            "p50_ms": pct(total, 50), "p95_ms": pct(total, 95), "search_p50_ms": pct(search_only, 50),
-            "encode_p50_ms": pct(encode_only, 50),
-            "bytes_per_image": size / n, "catalog_bytes_per_image": (idx / "catalog.db").stat().st_size / n}
+    return {
+        "n": n,
+        "fill_s": fill_s,
+        "build_s": build_s,
+        "load_s": load_s,
+        "ann": col2.ann.get().describe(),
+        "p50_ms": pct(total, 50),
+        "p95_ms": pct(total, 95),
+        "search_p50_ms": pct(search_only, 50),
+        "encode_p50_ms": pct(encode_only, 50),
+        "bytes_per_image": size / n,
+        "catalog_bytes_per_image": (idx / "catalog.db").stat().st_size / n,
+    }
 
 
 def bench_ann(enc, anchors, captions, n: int, rng) -> dict:

@@ -8,16 +8,25 @@
 
 Names are imported lazily so that `import cliplab` (and every CLI start) does not pay for torch.
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Classification": "cliplab.api", "classify": "cliplab.api", "embed": "cliplab.api", "similarity": "cliplab.api",
-    "CliplabError": "cliplab.errors", "DataError": "cliplab.errors", "ImageError": "cliplab.errors",
+    "Classification": "cliplab.api",
+    "classify": "cliplab.api",
+    "embed": "cliplab.api",
+    "similarity": "cliplab.api",
+    "CliplabError": "cliplab.errors",
+    "DataError": "cliplab.errors",
+    "ImageError": "cliplab.errors",
     "ModelNotFoundError": "cliplab.errors",
-    "Encoder": "cliplab.models", "load_encoder": "cliplab.models",
-    "EmbedResult": "cliplab.pipeline", "embed_images": "cliplab.pipeline", "embed_texts": "cliplab.pipeline",
+    "Encoder": "cliplab.models",
+    "load_encoder": "cliplab.runtime",
+    "EmbedResult": "cliplab.pipeline",
+    "embed_images": "cliplab.pipeline",
+    "embed_texts": "cliplab.pipeline",
     "Collection": "cliplab.index",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,5 @@
 """High-level functions behind the CLI: embed, classify, similarity. One call each, no printing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,9 @@ import numpy as np
 
 from cliplab.data.images import list_images
 from cliplab.errors import CliplabError
-from cliplab.models import Encoder, load_encoder
+from cliplab.models import Encoder
 from cliplab.pipeline import EmbedResult, embed_images, embed_texts
+from cliplab.runtime import load_encoder
 from cliplab.zeroshot import class_embeddings, load_templates, parse_labels, top_k, zero_shot_probs
 
 
@@ -17,8 +19,13 @@ def _encoder(model: str | Encoder) -> Encoder:
     return model if isinstance(model, Encoder) else load_encoder(model)
 
 
-def embed(inputs: Sequence[str], model: str | Encoder = "lite", batch_size: int | None = None,
-          workers: int | None = None, progress: bool = False) -> EmbedResult:
+def embed(
+    inputs: Sequence[str],
+    model: str | Encoder = "lite",
+    batch_size: int | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+) -> EmbedResult:
     """Embed image files / folders / list files / URLs. Bad files are recorded in the result."""
     enc = _encoder(model)
     paths = list_images(inputs)
@@ -29,12 +36,9 @@ def embed(inputs: Sequence[str], model: str | Encoder = "lite", batch_size: int 
 
 def read_texts(path: str) -> list[str]:
     """One text per line; blank lines dropped."""
-    from pathlib import Path
+    from cliplab.data.files import read_lines
 
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise CliplabError(f"no such texts file: {path}")
-    texts = [t.strip() for t in p.read_text(encoding="utf-8").splitlines() if t.strip()]
+    texts = read_lines(path, "texts file")  # one-line errors for a missing or non-UTF-8 file
     if not texts:
         raise CliplabError(f"{path}: no texts (one per line)")
     return texts
@@ -44,7 +48,7 @@ def read_texts(path: str) -> list[str]:
 class Classification:
     result: EmbedResult
     labels: list[str]
-    probs: np.ndarray           # (n_ok, n_labels)
+    probs: np.ndarray  # (n_ok, n_labels)
     templates: list[str]
     model: dict
 
@@ -62,11 +66,19 @@ class Classification:
         return out
 
 
-def classify(inputs: Sequence[str], labels: str | Sequence[str], model: str | Encoder = "lite",
-             templates: str | None = None, progress: bool = False, batch_size: int | None = None) -> Classification:
+def classify(
+    inputs: Sequence[str],
+    labels: str | Sequence[str],
+    model: str | Encoder = "lite",
+    templates: str | None = None,
+    progress: bool = False,
+    batch_size: int | None = None,
+) -> Classification:
     """Zero-shot: probabilities of each label for each image (softmax of logit_scale × cosine)."""
     enc = _encoder(model)
     labs = parse_labels(labels)
+    if len(labs) < 2:  # a softmax over one label is 100 % whatever the image
+        raise CliplabError(f"zero-shot needs at least two labels to choose between (got {labs!r})")
     tmpl = load_templates(templates)
     res = embed(inputs, enc, batch_size=batch_size, progress=progress)
     cls = class_embeddings(enc, labs, tmpl)
@@ -74,8 +86,9 @@ def classify(inputs: Sequence[str], labels: str | Sequence[str], model: str | En
     return Classification(res, labs, probs, tmpl, enc.describe())
 
 
-def similarity(images: Sequence[str], texts: Sequence[str], model: str | Encoder = "lite",
-               progress: bool = False) -> tuple[EmbedResult, np.ndarray, np.ndarray]:
+def similarity(
+    images: Sequence[str], texts: Sequence[str], model: str | Encoder = "lite", progress: bool = False
+) -> tuple[EmbedResult, np.ndarray, np.ndarray]:
     """Image × text cosine matrix (rows: successfully embedded images, in input order)."""
     enc = _encoder(model)
     res = embed(images, enc, progress=progress)

@@ -4,6 +4,7 @@
 2. index the 1,000 Flickr8k sample photos (incremental: a second run does no model work) and
    search them by text and by example image.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,12 @@ from cliplab.data.shared import shared_dir  # noqa: E402
 
 LABELS = ["goldfish", "tabby cat", "golden retriever", "sports car", "pizza", "mountain bike", "lighthouse"]
 SAMPLES = ["n01443537", "n02123045", "n02099601", "n04285008", "n07873807", "n03792782", "n02814860"]
-QUERIES = ["a dog running on the beach", "children playing in the snow", "a man riding a bicycle",
-           "a boat on the water"]
+QUERIES = [
+    "a dog running on the beach",
+    "children playing in the snow",
+    "a man riding a bicycle",
+    "a boat on the water",
+]
 
 
 def run(argv: list[str]) -> None:

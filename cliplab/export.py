@@ -3,6 +3,7 @@
 Files are written to a temp name and renamed, so an interrupted run never leaves a half file that
 looks complete.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,6 +28,7 @@ def save_npy(path: Path, arr: np.ndarray) -> None:
     def w(tmp):
         with open(tmp, "wb") as f:
             np.save(f, arr)
+
     _atomic(path, w)
 
 
@@ -35,16 +37,31 @@ def save_csv(path: Path, df: pd.DataFrame) -> None:
 
 
 def write_manifest(out: Path, kind: str, model: dict, count: int, extra: dict) -> dict:
-    m = {"kind": kind, "model": model.get("model"), "model_info": model, "dim": model.get("dim"),
-         "count": count, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-         "dtype": "float32", "normalized": True, **extra}
+    m = {
+        "kind": kind,
+        "model": model.get("model"),
+        "model_info": model,
+        "dim": model.get("dim"),
+        "count": count,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "dtype": "float32",
+        "normalized": True,
+        **extra,
+    }
     _atomic(out / f"{kind}_manifest.json", lambda tmp: Path(tmp).write_text(json.dumps(m, indent=2)))
     return m
 
 
 def image_metadata(result: EmbedResult) -> pd.DataFrame:
-    return pd.DataFrame({"index": range(len(result.paths)), "path": result.paths, "status": result.status,
-                         "row": result.rows, "error": result.errors})
+    return pd.DataFrame(
+        {
+            "index": range(len(result.paths)),
+            "path": result.paths,
+            "status": result.status,
+            "row": result.rows,
+            "error": result.errors,
+        }
+    )
 
 
 def write_image_embeddings(out: str | Path, result: EmbedResult) -> dict:
@@ -54,8 +71,13 @@ def write_image_embeddings(out: str | Path, result: EmbedResult) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     save_npy(out / "image_embeddings.npy", result.vectors.astype(np.float32))
     save_csv(out / "image_metadata.csv", image_metadata(result))
-    return write_manifest(out, "image", result.model, result.n_ok,
-                     {"failed": len(result.failures), "files": ["image_embeddings.npy", "image_metadata.csv"]})
+    return write_manifest(
+        out,
+        "image",
+        result.model,
+        result.n_ok,
+        {"failed": len(result.failures), "files": ["image_embeddings.npy", "image_metadata.csv"]},
+    )
 
 
 def write_text_embeddings(out: str | Path, texts: Sequence[str], vectors: np.ndarray, model: dict) -> dict:

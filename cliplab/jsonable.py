@@ -1,4 +1,5 @@
 """`json.dumps(..., default=jsonable)`: numpy scalars and arrays become plain Python values."""
+
 from __future__ import annotations
 
 

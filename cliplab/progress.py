@@ -1,4 +1,5 @@
 """One progress-bar helper (rich), on stderr so --json output on stdout stays clean."""
+
 from __future__ import annotations
 
 import contextlib

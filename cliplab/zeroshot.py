@@ -3,6 +3,7 @@
 Class embeddings follow CLIP: embed every template filled with the class name, average the unit
 vectors, re-normalise.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,11 +53,67 @@ def parse_labels(labels: str | Sequence[str]) -> list[str]:
     return out
 
 
-def class_embeddings(encoder: Encoder, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
-    """(C, D) unit vectors: mean over templates of each class's prompt embeddings."""
+def class_embeddings(
+    encoder: Encoder, classnames: Sequence[str], templates: Sequence[str], cache: bool = True
+) -> np.ndarray:
+    """(C, D) unit vectors: mean over templates of each class's prompt embeddings.
+
+    Cached on disk by (model identity incl. runtime/precision, labels, templates): 1,000 labels ×
+    80 templates is 80k texts to encode, a second run reads one .npy instead."""
+    key = class_cache_key(encoder, classnames, templates) if cache else None
+    path = _class_cache_dir() / f"{key}.npy" if key else None
+    if path is not None:
+        try:
+            hit = np.load(path, allow_pickle=False)
+            if hit.shape == (len(classnames), encoder.dim) and hit.dtype == np.float32 and np.isfinite(hit).all():
+                return hit
+        except (OSError, ValueError, EOFError):
+            pass  # missing or corrupt: recompute and overwrite
     prompts = [t.format(c) for c in classnames for t in templates]
     emb = encoder.encode_texts(prompts).reshape(len(classnames), len(templates), -1)
-    return l2_normalize(l2_normalize(emb).mean(axis=1))
+    out = l2_normalize(l2_normalize(emb).mean(axis=1))
+    if path is not None:
+        _save_atomic(path, out)
+    return out
+
+
+def class_cache_key(encoder: Encoder, classnames: Sequence[str], templates: Sequence[str]) -> str | None:
+    """None when the encoder's description does not pin its weights (a model being trained, a
+    baseline fitted on the data): its class embeddings are never cached."""
+    import hashlib
+    import json
+
+    if getattr(encoder, "needs_fit", False):
+        return None
+    d = encoder.describe()
+    builtin = str(d.get("model", "")).split(":")[0] in ("lite", "conse")
+    if not (builtin or "weights" in d or d.get("runtime") == "onnx"):
+        return None
+    blob = json.dumps(
+        {"model": d, "labels": list(classnames), "templates": list(templates), "v": 1}, sort_keys=True, default=str
+    )
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+def _class_cache_dir() -> Path:
+    from cliplab.settings import settings
+
+    return settings().cache_home / "classes"
+
+
+def _save_atomic(path: Path, arr: np.ndarray) -> None:
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache only costs speed
+        if "tmp" in locals():
+            Path(tmp).unlink(missing_ok=True)
 
 
 def zero_shot_logits(image_vectors: np.ndarray, class_emb: np.ndarray, logit_scale: float) -> np.ndarray:

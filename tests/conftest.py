@@ -1,12 +1,20 @@
 """Shared fixtures. Real-data tests read ../shared (or $CLIPLAB_SHARED) and skip only if it is absent."""
+
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Caches (ONNX exports, class embeddings, training features) go to one temp dir per test session,
+# never the user's ~/.cache; the session shares it, so `lite` is exported to ONNX once.
+os.environ["CLIPLAB_CACHE"] = tempfile.mkdtemp(prefix="cliplab-test-cache-")
+atexit.register(shutil.rmtree, os.environ["CLIPLAB_CACHE"], True)
 
 from cliplab.data.shared import shared_dir  # noqa: E402
 

@@ -1,6 +1,8 @@
 """Small deterministic stand-ins and image makers for fast tests (no model weights)."""
+
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +11,13 @@ from PIL import Image
 from cliplab.models.base import Encoder, l2_normalize
 
 
+def stable_seed(text: str) -> int:
+    """A seed from the text that is the same in every process (Python's hash() changes with PYTHONHASHSEED)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 class ToyEncoder(Encoder):
-    """Image → its mean colour (+1 bias dim); text → a hash-seeded vector. Enough to test plumbing."""
+    """Image → its mean colour (+1 bias dim); text → a vector seeded by a stable hash of the text."""
 
     name = "toy"
     dim = 4
@@ -25,7 +32,7 @@ class ToyEncoder(Encoder):
         return np.concatenate([m, np.ones((len(m), 1), np.float32)], axis=1)
 
     def encode_texts(self, texts):
-        rows = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=self.dim) for t in texts]
+        rows = [np.random.default_rng(stable_seed(t)).normal(size=self.dim) for t in texts]
         return l2_normalize(np.array(rows, np.float32).reshape(len(texts), self.dim))
 
 

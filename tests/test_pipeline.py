@@ -8,8 +8,17 @@ def test_embed_images_keeps_order_and_records_failures(tmp_path):
     colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (10, 10, 10), (250, 250, 250)]
     good = [make_image(tmp_path / f"g{i}.png", color=c) for i, c in enumerate(colors)]
     bad = make_bad_files(tmp_path / "bad")
-    paths = [good[0], bad["truncated.jpg"], good[1], good[2], bad["empty.jpg"], good[3],
-             bad["notes.png"], bad["huge.png"], good[4]]
+    paths = [
+        good[0],
+        bad["truncated.jpg"],
+        good[1],
+        good[2],
+        bad["empty.jpg"],
+        good[3],
+        bad["notes.png"],
+        bad["huge.png"],
+        good[4],
+    ]
     res = embed_images(ToyEncoder(), paths, batch_size=2, workers=2)
     assert res.n_ok == 5 and res.vectors.shape == (5, 4)
     assert res.status == ["ok", "failed", "ok", "ok", "failed", "ok", "failed", "failed", "ok"]

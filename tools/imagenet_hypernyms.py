@@ -13,6 +13,7 @@ WordNet 3.0 (the version ImageNet's wnids are offsets into) comes from the regis
 data.noun is parsed directly (format: wndb(5WN)); nltk's reader would do it but only reads
 data laid out by its own downloader.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ def read_nouns(data_noun: Path) -> dict[str, tuple[list[str], list[str]]]:
         n_words = int(f[3], 16)
         words = [f[4 + 2 * i].replace("_", " ") for i in range(n_words)]
         k = 4 + 2 * n_words
-        ptrs = f[k + 1:k + 1 + 4 * int(f[k])]
+        ptrs = f[k + 1 : k + 1 + 4 * int(f[k])]
         hyper = [ptrs[i + 1] for i in range(0, len(ptrs), 4) if ptrs[i] in ("@", "@i") and ptrs[i + 2] == "n"]
         out[f[0]] = (words, hyper)
     return out
@@ -71,8 +72,11 @@ def ancestors(nouns: dict, off: str, max_up: int = MAX_UP) -> list[list]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wordnet", type=Path, required=True, help="A WordNet 3.0 dict folder (holds data.noun).")
-    ap.add_argument("--labels", type=Path, help="ImageNet labels.csv with a wnid column "
-                    "(default: ../shared/data/imagenet-samples/labels.csv).")
+    ap.add_argument(
+        "--labels",
+        type=Path,
+        help="ImageNet labels.csv with a wnid column (default: ../shared/data/imagenet-samples/labels.csv).",
+    )
     args = ap.parse_args()
     labels = args.labels or ROOT.parent / "shared" / "data" / "imagenet-samples" / "labels.csv"
     wnids = sorted(pd.read_csv(labels)["wnid"].unique())
@@ -81,12 +85,14 @@ def main() -> int:
     if missing:
         print(f"error: {len(missing)} wnids not in this WordNet (is it 3.0?): {missing[:3]}", file=sys.stderr)
         return 2
-    doc = {"source": "Princeton WordNet 3.0, noun hypernyms (@, @i) of each ImageNet-1k wnid; "
-                     "built by tools/imagenet_hypernyms.py",
-           "license": "WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved. "
-                      "Licence and disclaimer: WORDNET_LICENSE.txt beside this file.",
-           "fields": ["name", "depth from entity", "steps up from the class"],
-           "wnids": {w: ancestors(nouns, w[1:]) for w in wnids}}
+    doc = {
+        "source": "Princeton WordNet 3.0, noun hypernyms (@, @i) of each ImageNet-1k wnid; "
+        "built by tools/imagenet_hypernyms.py",
+        "license": "WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved. "
+        "Licence and disclaimer: WORDNET_LICENSE.txt beside this file.",
+        "fields": ["name", "depth from entity", "steps up from the class"],
+        "wnids": {w: ancestors(nouns, w[1:]) for w in wnids},
+    }
     OUT.write_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n")
     shutil.copyfile(args.wordnet / "LICENSE", OUT.with_name("WORDNET_LICENSE.txt"))
     print(f"{len(wnids)} classes → {OUT} ({OUT.stat().st_size // 1024} KB)")

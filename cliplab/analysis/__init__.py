@@ -7,6 +7,7 @@
 
 Heavy pieces are imported lazily.
 """
+
 _LAZY = {
     "analyze": "cliplab.analysis.run",
     "analyze_model": "cliplab.analysis.run",

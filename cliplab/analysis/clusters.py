@@ -1,4 +1,5 @@
 """k-means on image embeddings, scored against the dataset's categories, and a contact sheet."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,8 +48,11 @@ def cluster_scores(vectors: np.ndarray, categories: Sequence[str], k: int | None
     labels = kmeans(vectors, k, seed)
     out.update(k=int(labels.max()) + 1, labels=labels)
     if n_cat >= 2:
-        out.update(purity=purity(cats, labels), nmi=float(normalized_mutual_info_score(cats, labels)),
-                   ari=float(adjusted_rand_score(cats, labels)))
+        out.update(
+            purity=purity(cats, labels),
+            nmi=float(normalized_mutual_info_score(cats, labels)),
+            ari=float(adjusted_rand_score(cats, labels)),
+        )
         if n_cat < len(vectors):
             out["silhouette"] = float(silhouette_score(vectors, cats, metric="cosine"))
     return out
@@ -63,9 +67,27 @@ def _thumb(path: str, size: int) -> Image.Image:
         return Image.new("RGB", (size, size), (200, 200, 200))
 
 
-def contact_sheet(paths: Sequence[str], clusters: Sequence[int], categories: Sequence[str], out_png: str | Path,
-                  per_cluster: int = 8, thumb: int = 72, max_clusters: int = 40) -> Path:
-    """One row per cluster: its size and majority category, then up to `per_cluster` thumbnails."""
+def typical_members(vectors: np.ndarray, members: np.ndarray, n: int) -> np.ndarray:
+    """The `n` members nearest their cluster's centroid (cosine), most typical first; ties by index."""
+    v = np.asarray(vectors, np.float64)[members]
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    centroid = v.mean(axis=0)
+    order = np.lexsort((members, -(v @ centroid)))
+    return members[order[:n]]
+
+
+def contact_sheet(
+    paths: Sequence[str],
+    clusters: Sequence[int],
+    categories: Sequence[str],
+    out_png: str | Path,
+    per_cluster: int = 8,
+    thumb: int = 72,
+    max_clusters: int = 40,
+    vectors: np.ndarray | None = None,
+) -> Path:
+    """One row per cluster: its size and majority category, then up to `per_cluster` thumbnails:
+    its most typical members (nearest the centroid) when `vectors` are given, else the first ones."""
     paths, clusters, categories = list(paths), np.asarray(clusters), np.asarray(categories).astype(str)
     ids = sorted(np.unique(clusters).tolist(), key=lambda c: -int((clusters == c).sum()))[:max_clusters]
     label_w, pad = 190, 4
@@ -81,7 +103,8 @@ def contact_sheet(paths: Sequence[str], clusters: Sequence[int], categories: Seq
         draw.text((pad, y + 4), f"cluster {c}  (n={len(members)})", fill="black")
         draw.text((pad, y + 20), f"{top[:24]}", fill="black")
         draw.text((pad, y + 36), f"{counts.max() / len(members):.0%} majority", fill=(90, 90, 90))
-        for j, i in enumerate(members[:per_cluster]):
+        shown = typical_members(vectors, members, per_cluster) if vectors is not None else members[:per_cluster]
+        for j, i in enumerate(shown):
             sheet.paste(_thumb(paths[i], thumb), (label_w + pad + j * (thumb + pad), y))
     out_png = Path(out_png)
     sheet.save(out_png)

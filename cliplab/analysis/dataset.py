@@ -9,6 +9,7 @@
 
 Images are sorted by category so heatmaps and tables come out grouped.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,12 +38,13 @@ class AnalysisDataset:
     `captions.image` is the row in `images` a caption describes, or -1 for a generated category
     caption, which then matches every image of its category.
     """
+
     images: pd.DataFrame
     captions: pd.DataFrame
     source: str
-    layout: str                      # "seed" | "captions-table" | "imagefolder"
+    layout: str  # "seed" | "captions-table" | "imagefolder"
     generated_captions: bool = False
-    root: Path | None = None         # image paths are shown relative to this
+    root: Path | None = None  # image paths are shown relative to this
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -67,9 +69,15 @@ class AnalysisDataset:
         return path
 
     def summary(self) -> dict:
-        return {"source": self.source, "layout": self.layout, "images": len(self.images),
-                "captions": len(self.captions), "categories": len(self.categories),
-                "generated_captions": self.generated_captions, "notes": list(self.notes)}
+        return {
+            "source": self.source,
+            "layout": self.layout,
+            "images": len(self.images),
+            "captions": len(self.captions),
+            "categories": len(self.categories),
+            "generated_captions": self.generated_captions,
+            "notes": list(self.notes),
+        }
 
 
 def category_phrase(category: str) -> str:
@@ -98,6 +106,7 @@ def load_dataset(source: str | Path, split: str | None = None) -> AnalysisDatase
 
 
 # --- seed layout: captions.json ------------------------------------------------------------------
+
 
 def _entry_name(i, key) -> str:
     return f"entry {i} ({key!r})" if key is not None else f"entry {i}"
@@ -136,13 +145,17 @@ def _from_seed_json(path: Path) -> AnalysisDataset:
     elif isinstance(data, list):
         for i, obj in enumerate(data):
             if not isinstance(obj, dict):
-                raise DataError(f"{path}: entry {i}: expected an object with image and caption, "
-                                f"got {type(obj).__name__}")
+                raise DataError(
+                    f"{path}: entry {i}: expected an object with image and caption, got {type(obj).__name__}"
+                )
             ik, ck = _pick_key(obj, IMAGE_KEYS), _pick_key(obj, CAPTION_KEYS)
             where = _entry_name(i, obj.get(ik) if ik else None)
             if ik is None or ck is None:
-                missing = "an image key (" + "|".join(IMAGE_KEYS) + ")" if ik is None \
+                missing = (
+                    "an image key (" + "|".join(IMAGE_KEYS) + ")"
+                    if ik is None
                     else "a caption key (" + "|".join(CAPTION_KEYS) + ")"
+                )
                 raise DataError(f"{path}: {where}: missing {missing}")
             cat_key = _pick_key(obj, CATEGORY_KEYS)
             cat = obj.get(cat_key) if cat_key else None
@@ -150,8 +163,10 @@ def _from_seed_json(path: Path) -> AnalysisDataset:
                 raise DataError(f"{path}: {where}: category must be a string, got {type(cat).__name__}")
             entries.append((where, obj[ik], obj[ck], None if cat is None else str(cat)))
     else:
-        raise DataError(f"{path}: expected a JSON object {{image: caption}} or a list of "
-                        f"{{image, caption}} objects, got {type(data).__name__}")
+        raise DataError(
+            f"{path}: expected a JSON object {{image: caption}} or a list of "
+            f"{{image, caption}} objects, got {type(data).__name__}"
+        )
     if not entries:
         raise DataError(f"{path}: no entries")
 
@@ -168,12 +183,15 @@ def _from_seed_json(path: Path) -> AnalysisDataset:
     listed = set(ds.images["path"])
     unlisted = [f for f in root.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and str(f.resolve()) not in listed]
     if unlisted:
-        ds.notes.append(f"{len(unlisted)} image(s) in {root} have no entry in {path.name} and were left out "
-                        f"(first: {unlisted[0].relative_to(root).as_posix()})")
+        ds.notes.append(
+            f"{len(unlisted)} image(s) in {root} have no entry in {path.name} and were left out "
+            f"(first: {unlisted[0].relative_to(root).as_posix()})"
+        )
     return ds
 
 
 # --- captions tables -----------------------------------------------------------------------------
+
 
 def _from_table(path: Path, split: str | None) -> AnalysisDataset:
     pairs = read_pairs(path)
@@ -214,17 +232,22 @@ def _from_table(path: Path, split: str | None) -> AnalysisDataset:
 
 # --- ImageFolder / labels.csv --------------------------------------------------------------------
 
+
 def _from_imagefolder(folder: Path) -> AnalysisDataset:
     labels = read_labels(folder)
     images = pd.DataFrame({"path": labels["path"].astype(str), "category": labels["label"].astype(str)})
     images = images.sort_values(["category", "path"], kind="stable").reset_index(drop=True)
     cats = sorted(images["category"].unique())
-    captions = pd.DataFrame({"caption": [CAPTION_TEMPLATE.format(category_phrase(c)) for c in cats],
-                             "category": cats, "image": -1})
-    note = (f"no captions found: one caption per category was generated as "
-            f"{CAPTION_TEMPLATE.format('{category}')!r}; every image matches its category's caption")
-    return AnalysisDataset(images, captions, str(folder), "imagefolder", generated_captions=True,
-                           root=folder.resolve(), notes=[note])
+    captions = pd.DataFrame(
+        {"caption": [CAPTION_TEMPLATE.format(category_phrase(c)) for c in cats], "category": cats, "image": -1}
+    )
+    note = (
+        f"no captions found: one caption per category was generated as "
+        f"{CAPTION_TEMPLATE.format('{category}')!r}; every image matches its category's caption"
+    )
+    return AnalysisDataset(
+        images, captions, str(folder), "imagefolder", generated_captions=True, root=folder.resolve(), notes=[note]
+    )
 
 
 def _assemble(rows: list[tuple[str, str, list[str]]], source: str, layout: str, root: Path) -> AnalysisDataset:

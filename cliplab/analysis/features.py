@@ -3,6 +3,7 @@
 The layer maps and their pooling are model-level (`cliplab.models.layer_features.LayerFeatures`,
 shared with `eval instance`); this module runs them over files and writes the outputs.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -14,17 +15,28 @@ from cliplab.models.layer_features import LayerFeatures
 from cliplab.pipeline import EmbedResult, embed_images
 
 
-def extract_features(encoder: Encoder, paths: Sequence[str], layer="head", pooling: str = "gem",
-                     pca=None, whiten: bool = False, gem_p: float = 3.0, batch_size: int | None = None,
-                     progress: bool = False) -> tuple[np.ndarray, EmbedResult]:
+def extract_features(
+    encoder: Encoder,
+    paths: Sequence[str],
+    layer="head",
+    pooling: str = "gem",
+    pca=None,
+    whiten: bool = False,
+    gem_p: float = 3.0,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, EmbedResult]:
     """Pooled (optionally PCA-reduced) layer features of `paths`.
 
     Returns (features (n_ok, dim) float32, the EmbedResult whose `vectors` they are: per-input status,
     errors and rows, as from `embed_images`). `pca` is a target dimension (fitted on these images)
     or an already fitted sklearn PCA (e.g. the database's, for queries).
     """
-    fx = encoder if isinstance(encoder, LayerFeatures) else \
-        LayerFeatures(encoder, layer, pooling, pca=pca, whiten=whiten, gem_p=gem_p)
+    fx = (
+        encoder
+        if isinstance(encoder, LayerFeatures)
+        else LayerFeatures(encoder, layer, pooling, pca=pca, whiten=whiten, gem_p=gem_p)
+    )
     res = embed_images(fx, list(paths), batch_size=batch_size, progress=progress)
     res.model = fx.describe()
     return res.vectors, res
@@ -42,5 +54,10 @@ def write_features(out, result: EmbedResult) -> dict:
     export.save_npy(out / "features.npy", result.vectors.astype(np.float32))
     export.save_csv(out / "features_metadata.csv", export.image_metadata(result))
     files = ["features.npy", "features_metadata.csv"]
-    return export.write_manifest(out, "features", result.model, result.n_ok,  # same manifest as embed's
-                            {"failed": len(result.failures), "files": files})
+    return export.write_manifest(
+        out,
+        "features",
+        result.model,
+        result.n_ok,  # same manifest as embed's
+        {"failed": len(result.failures), "files": files},
+    )

@@ -1,5 +1,6 @@
 """PNG figures for the analysis report. matplotlib's object API with the Agg canvas: no pyplot
 state, no display needed, safe to call from anywhere."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-MAX_TSNE_POINTS = 3000   # t-SNE is quadratic-ish; beyond this a fixed random subset is drawn
-MAX_TICK_GROUPS = 30     # more categories than this: boundaries only, no names
+MAX_TSNE_POINTS = 3000  # t-SNE is quadratic-ish; beyond this a fixed random subset is drawn
+MAX_TICK_GROUPS = 30  # more categories than this: boundaries only, no names
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -40,8 +41,9 @@ def _groups(labels: np.ndarray) -> list[tuple[str, int, int]]:
     return out
 
 
-def similarity_heatmap(sim: np.ndarray, img_cat: Sequence[str], cap_cat: Sequence[str], path: str | Path,
-                       title: str) -> Path:
+def similarity_heatmap(
+    sim: np.ndarray, img_cat: Sequence[str], cap_cat: Sequence[str], path: str | Path, title: str
+) -> Path:
     """Images × captions cosine, both axes grouped by category, with category boundaries drawn."""
     img_cat, cap_cat = np.asarray(img_cat).astype(str), np.asarray(cap_cat).astype(str)
     ri, ci = np.argsort(img_cat, kind="stable"), np.argsort(cap_cat, kind="stable")
@@ -81,13 +83,15 @@ def project_2d(vectors: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
         perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
         # 500 iterations (250 of them early exaggeration) settle a map of this size; the default
         # 1000 doubles the cost of the slowest figure for no visible change.
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", metric="cosine", max_iter=500,
-                    random_state=seed).fit_transform(x)
+        return TSNE(
+            n_components=2, perplexity=perplexity, init="pca", metric="cosine", max_iter=500, random_state=seed
+        ).fit_transform(x)
     if method == "umap":
         import umap  # optional dependency; callers check umap_available() first
 
-        return umap.UMAP(n_components=2, metric="cosine", random_state=seed,
-                         n_neighbors=max(2, min(15, len(x) - 1))).fit_transform(x)
+        return umap.UMAP(
+            n_components=2, metric="cosine", random_state=seed, n_neighbors=max(2, min(15, len(x) - 1))
+        ).fit_transform(x)
     raise ValueError(f"unknown projection {method!r}")
 
 
@@ -99,8 +103,16 @@ def umap_available() -> bool:
     return True
 
 
-def joint_projection(image_vectors: np.ndarray, text_vectors: np.ndarray, img_cat: Sequence[str],
-                     cap_cat: Sequence[str], method: str, path: str | Path, title: str, seed: int = 0) -> Path | None:
+def joint_projection(
+    image_vectors: np.ndarray,
+    text_vectors: np.ndarray,
+    img_cat: Sequence[str],
+    cap_cat: Sequence[str],
+    method: str,
+    path: str | Path,
+    title: str,
+    seed: int = 0,
+) -> Path | None:
     """Images and captions in one 2-D map: colour = category, marker = modality, plus both centroids
     joined by a line, so the modality gap and the category structure show at a glance."""
     x = np.concatenate([image_vectors, text_vectors]).astype(np.float64)
@@ -119,17 +131,27 @@ def joint_projection(image_vectors: np.ndarray, text_vectors: np.ndarray, img_ca
     ax = fig.add_subplot()
     for modality, mask, marker, size in (("caption", ~is_img, "^", 22), ("image", is_img, "o", 26)):
         if mask.any():
-            ax.scatter(z[mask, 0], z[mask, 1], c=[colors[c] for c in cats[mask]], marker=marker, s=size,
-                       alpha=0.75, edgecolors="black" if modality == "image" else "none", linewidths=0.3)
+            ax.scatter(
+                z[mask, 0],
+                z[mask, 1],
+                c=[colors[c] for c in cats[mask]],
+                marker=marker,
+                s=size,
+                alpha=0.75,
+                edgecolors="black" if modality == "image" else "none",
+                linewidths=0.3,
+            )
     if is_img.any() and (~is_img).any():
         ci, ct = z[is_img].mean(axis=0), z[~is_img].mean(axis=0)
         ax.plot([ci[0], ct[0]], [ci[1], ct[1]], "k--", lw=1)
         ax.scatter(*ci, marker="X", s=160, c="black", zorder=5)
         ax.scatter(*ct, marker="P", s=160, c="black", zorder=5)
-    handles = [Line2D([], [], ls="", marker="o", color="grey", markeredgecolor="black", label="image"),
-               Line2D([], [], ls="", marker="^", color="grey", label="caption"),
-               Line2D([], [], ls="", marker="X", color="black", label="image centroid"),
-               Line2D([], [], ls="", marker="P", color="black", label="caption centroid")]
+    handles = [
+        Line2D([], [], ls="", marker="o", color="grey", markeredgecolor="black", label="image"),
+        Line2D([], [], ls="", marker="^", color="grey", label="caption"),
+        Line2D([], [], ls="", marker="X", color="black", label="image centroid"),
+        Line2D([], [], ls="", marker="P", color="black", label="caption centroid"),
+    ]
     handles += [Line2D([], [], ls="", marker="s", color=col, label=c[:24]) for c, col in list(colors.items())[:20]]
     ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.set_title(f"{title}{note}", fontsize=10)
@@ -140,9 +162,15 @@ def joint_projection(image_vectors: np.ndarray, text_vectors: np.ndarray, img_ca
 
 def comparison_bars(summary: dict, path: str | Path) -> Path:
     """One group of bars per score, one bar per model (the report's overview figure)."""
-    keys = [("gap", "matched −\nmismatched"), ("i2t_top1", "image→caption\ntop-1"),
-            ("t2i_top1", "caption→image\ntop-1"), ("category_top1", "category\ntop-1"),
-            ("nmi", "k-means\nNMI"), ("ari", "k-means\nARI"), ("silhouette", "category\nsilhouette")]
+    keys = [
+        ("gap", "matched −\nmismatched"),
+        ("i2t_top1", "image→caption\ntop-1"),
+        ("t2i_top1", "caption→image\ntop-1"),
+        ("category_top1", "category\ntop-1"),
+        ("nmi", "k-means\nNMI"),
+        ("ari", "k-means\nARI"),
+        ("silhouette", "category\nsilhouette"),
+    ]
     models = list(summary)
     fig = Figure(figsize=(9, 4))
     ax = fig.add_subplot()

@@ -5,6 +5,7 @@ similarity_matrix.csv, per_category.csv, clusters.csv, metrics.json and the PNG 
 All images go through one `embed_images` call and all captions through one `encode_texts` call,
 because fitted baselines (preclip) fit their PCA on exactly the data they encode.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from cliplab import export
-from cliplab.jsonable import jsonable
 from cliplab.analysis import clusters as cl
 from cliplab.analysis import plots, scores
 from cliplab.analysis.dataset import AnalysisDataset, load_dataset
 from cliplab.errors import CliplabError, DataError
+from cliplab.jsonable import jsonable
 from cliplab.models.base import Encoder
 from cliplab.pipeline import embed_images, embed_texts
 
@@ -46,8 +47,16 @@ def _resolve(model: str | Encoder) -> Encoder:
     return resolve_encoder(model)
 
 
-def _write_tables(ds: AnalysisDataset, out: Path, res, ok_rows: np.ndarray, texts: list[str],
-                  text_vecs: np.ndarray, sim: np.ndarray, model_info: dict) -> None:
+def _write_tables(
+    ds: AnalysisDataset,
+    out: Path,
+    res,
+    ok_rows: np.ndarray,
+    texts: list[str],
+    text_vecs: np.ndarray,
+    sim: np.ndarray,
+    model_info: dict,
+) -> None:
     export.write_image_embeddings(out, res)
     meta = export.image_metadata(res)  # the writer's table plus the analysis columns
     meta.insert(2, "image", [ds.display_path(p) for p in ds.images["path"]])
@@ -58,17 +67,32 @@ def _write_tables(ds: AnalysisDataset, out: Path, res, ok_rows: np.ndarray, text
     row_of = np.full(len(ds.images), -1)
     row_of[ok_rows] = np.arange(len(ok_rows))
     cap_img = ds.captions["image"].to_numpy()
-    export.save_csv(out / "text_metadata.csv", pd.DataFrame({
-        "index": range(len(texts)), "text": texts, "category": ds.captions["category"].to_numpy(),
-        "image": [ds.display_path(ds.images["path"].iloc[i]) if i >= 0 else "" for i in cap_img],
-        "image_row": [int(row_of[i]) if i >= 0 else -1 for i in cap_img]}))
+    export.save_csv(
+        out / "text_metadata.csv",
+        pd.DataFrame(
+            {
+                "index": range(len(texts)),
+                "text": texts,
+                "category": ds.captions["category"].to_numpy(),
+                "image": [ds.display_path(ds.images["path"].iloc[i]) if i >= 0 else "" for i in cap_img],
+                "image_row": [int(row_of[i]) if i >= 0 else -1 for i in cap_img],
+            }
+        ),
+    )
     row_labels = [ds.display_path(p) for p in ds.images["path"].to_numpy()[ok_rows]]
     export.write_similarity(out / "similarity_matrix.csv", sim, row_labels, texts)
 
 
-def analyze_model(ds: AnalysisDataset, encoder: Encoder, out: str | Path, slug: str | None = None,
-                  clusters: int | None = None, projections: Sequence[str] = PROJECTIONS,
-                  progress: bool = False, seed: int = 0) -> dict:
+def analyze_model(
+    ds: AnalysisDataset,
+    encoder: Encoder,
+    out: str | Path,
+    slug: str | None = None,
+    clusters: int | None = None,
+    projections: Sequence[str] = PROJECTIONS,
+    progress: bool = False,
+    seed: int = 0,
+) -> dict:
     """Embed, score and plot one model on `ds`; writes into `out` and returns its numbers."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,8 +104,9 @@ def analyze_model(ds: AnalysisDataset, encoder: Encoder, out: str | Path, slug: 
     ok_rows = np.array([i for i, s in enumerate(res.status) if s == "ok"], dtype=np.int64)
     if not len(ok_rows):
         first = res.failures[0] if res.failures else ("?", "?")
-        raise DataError(f"model {encoder.name}: none of the {len(res.paths)} images could be read "
-                        f"(first: {first[0]}: {first[1]})")
+        raise DataError(
+            f"model {encoder.name}: none of the {len(res.paths)} images could be read (first: {first[0]}: {first[1]})"
+        )
     times["embed_images_s"] = time.perf_counter() - t
     t = time.perf_counter()
     texts = ds.captions["caption"].tolist()
@@ -97,8 +122,15 @@ def analyze_model(ds: AnalysisDataset, encoder: Encoder, out: str | Path, slug: 
     info = encoder.describe()
     _write_tables(ds, out, res, ok_rows, texts, text_vecs, sim, info)
 
-    m: dict = {"model": encoder.name, "slug": slug, "dim": int(encoder.dim), "model_info": info,
-               "images": int(len(ok_rows)), "failed_images": len(res.failures), "captions": len(texts)}
+    m: dict = {
+        "model": encoder.name,
+        "slug": slug,
+        "dim": int(encoder.dim),
+        "model_info": info,
+        "images": int(len(ok_rows)),
+        "failed_images": len(res.failures),
+        "captions": len(texts),
+    }
     m.update(scores.similarity_stats(sim, rel, img_cat, cap_cat))
     m.update(scores.retrieval_scores(sim, rel))
     several = len(set(img_cat.tolist())) > 1  # with one category, "right category" is always true
@@ -117,21 +149,38 @@ def analyze_model(ds: AnalysisDataset, encoder: Encoder, out: str | Path, slug: 
     figures: dict[str, str] = {}
     title = f"{slug}: "
     figures["heatmap"] = plots.similarity_heatmap(
-        sim, img_cat, cap_cat, out / "similarity_heatmap.png",
-        title + "image × caption cosine similarity, grouped by category").name
+        sim,
+        img_cat,
+        cap_cat,
+        out / "similarity_heatmap.png",
+        title + "image × caption cosine similarity, grouped by category",
+    ).name
     for method in projections:
         if method == "umap" and not plots.umap_available():
             continue
-        p = plots.joint_projection(img_vecs, text_vecs, img_cat, cap_cat, method, out / f"projection_{method}.png",
-                                   title + f"images and captions, {method.upper()}", seed=seed)
+        p = plots.joint_projection(
+            img_vecs,
+            text_vecs,
+            img_cat,
+            cap_cat,
+            method,
+            out / f"projection_{method}.png",
+            title + f"images and captions, {method.upper()}",
+            seed=seed,
+        )
         if p is not None:
             figures[f"projection_{method}"] = p.name
     if clus["labels"] is not None:
         paths = ds.images["path"].to_numpy()[ok_rows]
-        export.save_csv(out / "clusters.csv", pd.DataFrame({
-            "image": [ds.display_path(p) for p in paths], "category": img_cat, "cluster": clus["labels"]}))
-        figures["contact_sheet"] = cl.contact_sheet(paths, clus["labels"], img_cat,
-                                                    out / "cluster_contact_sheet.png").name
+        export.save_csv(
+            out / "clusters.csv",
+            pd.DataFrame(
+                {"image": [ds.display_path(p) for p in paths], "category": img_cat, "cluster": clus["labels"]}
+            ),
+        )
+        figures["contact_sheet"] = cl.contact_sheet(
+            paths, clus["labels"], img_cat, out / "cluster_contact_sheet.png", vectors=img_vecs
+        ).name
     times["plots_s"] = time.perf_counter() - t
     times["total_s"] = time.perf_counter() - t0
     m["figures"] = figures
@@ -155,9 +204,16 @@ def clean_numbers(obj):
     return obj
 
 
-def analyze(dataset, models: Sequence[str | Encoder] | None = None, out: str | Path = "results",
-            split: str | None = None, clusters: int | None = None, projections: Sequence[str] = PROJECTIONS,
-            progress: bool = False, seed: int = 0) -> dict:
+def analyze(
+    dataset,
+    models: Sequence[str | Encoder] | None = None,
+    out: str | Path = "results",
+    split: str | None = None,
+    clusters: int | None = None,
+    projections: Sequence[str] = PROJECTIONS,
+    progress: bool = False,
+    seed: int = 0,
+) -> dict:
     """Analyse `dataset` (a path in any supported layout, or an AnalysisDataset) with each model.
 
     Returns {"dataset": ..., "models": {slug: numbers}, "reading": [sentences], "files": {...}}
@@ -176,8 +232,9 @@ def analyze(dataset, models: Sequence[str | Encoder] | None = None, out: str | P
     for spec in specs:
         enc = _resolve(spec)
         slug = model_slug(enc.name, list(results))
-        results[slug] = analyze_model(ds, enc, out / slug, slug=slug, clusters=clusters,
-                                      projections=projections, progress=progress, seed=seed)
+        results[slug] = analyze_model(
+            ds, enc, out / slug, slug=slug, clusters=clusters, projections=projections, progress=progress, seed=seed
+        )
     summary = {"dataset": ds.summary(), "models": results}
     summary["reading"], summary["files"] = write_report(ds, results, out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=jsonable))

@@ -4,6 +4,7 @@ sim (n_images, n_captions) cosine; rel (n_images, n_captions) bool, True where t
 the image. Retrieval uses `cliplab.eval.metrics.ranking_metrics`, so ties count against the model
 there as everywhere else.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,11 +30,18 @@ def similarity_stats(sim: np.ndarray, rel: np.ndarray, img_cat=None, cap_cat=Non
     matched, mismatched = s[r], s[~r]
     m_mean, m_sd = _mean_sd(matched)
     x_mean, x_sd = _mean_sd(mismatched)
-    pooled = float(np.sqrt((m_sd ** 2 + x_sd ** 2) / 2)) if matched.size and mismatched.size else float("nan")
+    pooled = float(np.sqrt((m_sd**2 + x_sd**2) / 2)) if matched.size and mismatched.size else float("nan")
     gap = m_mean - x_mean
-    out = {"matched_mean": m_mean, "matched_sd": m_sd, "matched_n": int(matched.size),
-           "mismatched_mean": x_mean, "mismatched_sd": x_sd, "mismatched_n": int(mismatched.size),
-           "gap": gap, "gap_in_sd": gap / pooled if pooled and pooled > 0 else float("nan")}
+    out = {
+        "matched_mean": m_mean,
+        "matched_sd": m_sd,
+        "matched_n": int(matched.size),
+        "mismatched_mean": x_mean,
+        "mismatched_sd": x_sd,
+        "mismatched_n": int(mismatched.size),
+        "gap": gap,
+        "gap_in_sd": gap / pooled if pooled and pooled > 0 else float("nan"),
+    }
     if img_cat is not None and cap_cat is not None:
         same = np.asarray(img_cat)[:, None] == np.asarray(cap_cat)[keep][None, :]
         out["mismatched_same_category_mean"] = _mean_sd(s[~r & same])[0]
@@ -49,9 +57,16 @@ def retrieval_scores(sim: np.ndarray, rel: np.ndarray) -> dict:
     with np.errstate(invalid="ignore", divide="ignore"):
         i2t_chance = float(np.mean(rel.sum(axis=1)[rel.any(axis=1)] / n_cap))
         t2i_chance = float(np.mean(rel.sum(axis=0)[rel.any(axis=0)] / n_img))
-    return {"i2t_top1": i2t["R@1"], "i2t_top5": i2t["R@5"], "t2i_top1": t2i["R@1"], "t2i_top5": t2i["R@5"],
-            "i2t_chance": i2t_chance, "t2i_chance": t2i_chance,
-            "i2t_median_rank": i2t["median_rank"], "t2i_median_rank": t2i["median_rank"]}
+    return {
+        "i2t_top1": i2t["R@1"],
+        "i2t_top5": i2t["R@5"],
+        "t2i_top1": t2i["R@1"],
+        "t2i_top5": t2i["R@5"],
+        "i2t_chance": i2t_chance,
+        "t2i_chance": t2i_chance,
+        "i2t_median_rank": i2t["median_rank"],
+        "t2i_median_rank": t2i["median_rank"],
+    }
 
 
 def category_top1(sim: np.ndarray, img_cat, cap_cat) -> np.ndarray:
@@ -70,10 +85,16 @@ def per_category(sim: np.ndarray, rel: np.ndarray, img_cat, cap_cat) -> pd.DataF
         sub_sim, sub_rel = sim[m], rel[m]
         has = sub_rel.any(axis=1)
         i2t = ranking_metrics(sub_sim[has], sub_rel[has], ks=(1,))["R@1"] if has.any() else float("nan")
-        rows.append({"category": c, "images": int(m.sum()), "i2t_top1": i2t,
-                     "category_top1": float(cat_hit[m].mean()),
-                     "matched_mean": _mean_sd(sub_sim[sub_rel])[0],
-                     "mismatched_mean": _mean_sd(sub_sim[~sub_rel])[0]})
+        rows.append(
+            {
+                "category": c,
+                "images": int(m.sum()),
+                "i2t_top1": i2t,
+                "category_top1": float(cat_hit[m].mean()),
+                "matched_mean": _mean_sd(sub_sim[sub_rel])[0],
+                "mismatched_mean": _mean_sd(sub_sim[~sub_rel])[0],
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,5 @@
 """Core commands: embed, classify, similarity. Parse arguments, call cliplab.api, print."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,24 @@ from typing import List, Optional
 
 import typer
 
-from cliplab.cli.app import JsonOpt, ModelOpt, app, err, fail, guarded, load_model, out, print_json, table
+from cliplab.cli.app import (
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    RuntimeOpt,
+    app,
+    check_out,
+    err,
+    fail,
+    guarded,
+    load_model,
+    out,
+    print_json,
+    runtime_info,
+    runtime_text,
+    table,
+)
 
 
 def _report_failures(failures, quiet_json: bool) -> None:
@@ -24,8 +42,39 @@ def embed(
     texts: Optional[Path] = typer.Option(None, "--texts", help="Embed texts instead: a file with one text per line."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     model: str = ModelOpt,
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per model call (default: per model)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Image decoding threads."),
+    runtime: str = RuntimeOpt,
+    precision: str = PrecisionOpt,
+    device: str = DeviceOpt,
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", min=1, help="Images per model call (default: per model)."
+    ),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="Image decoding threads; with --engine ray: model replicas (Ray actors)."
+    ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (this process) or ray (a Ray cluster; writes the clip-retrieval layout, see docs/scale.md).",
+    ),
+    address: Optional[str] = typer.Option(
+        None,
+        "--address",
+        help="Ray cluster: auto (a `ray start` cluster), ray://HOST:10001, or none for a new local one.",
+    ),
+    out_format: str = typer.Option(
+        "cliplab",
+        "--format",
+        help="cliplab (one .npy + CSV) or clip-retrieval "
+        "(img_emb/ + metadata/ shards, resumable; --engine ray implies it).",
+    ),
+    shard_size: int = typer.Option(
+        10_000, "--shard-size", min=1, help="Images per shard (clip-retrieval layout; each .tar input is one shard)."
+    ),
+    captions: bool = typer.Option(
+        False,
+        "--captions",
+        help="Also embed captions (tar .txt members / sidecar .txt files) into text_emb/ (clip-retrieval layout).",
+    ),
     as_json: bool = JsonOpt,
 ):
     """Embed images (or texts) and write embeddings + metadata + manifest to --out."""
@@ -34,15 +83,37 @@ def embed(
 
     if not inputs and texts is None:
         fail("give images (files/folders) or --texts FILE")
-    enc = load_model(model)
-    summary = {"model": enc.name, "dim": enc.dim, "out": str(out_dir)}
+    check_out(out_dir)  # an unusable --out fails now, not after embedding everything
+    if engine not in ("local", "ray") or out_format not in ("cliplab", "clip-retrieval"):
+        fail("--engine is local or ray; --format is cliplab or clip-retrieval")
+    if engine == "ray" or out_format == "clip-retrieval":  # sharded, resumable: docs/scale.md
+        from cliplab.cli.scale import embed_shards
+
+        if texts is not None or not inputs:
+            fail("--engine ray / --format clip-retrieval embed images (captions with --captions), not --texts")
+        return embed_shards(
+            inputs,
+            out_dir,
+            model,
+            engine,
+            address,
+            workers,
+            batch_size,
+            shard_size,
+            captions,
+            as_json,
+            {"runtime": runtime, "precision": precision, "device": device},
+        )
+    items = api.read_texts(str(texts)) if texts is not None else None  # a bad file fails before the model loads
+    enc = load_model(model, runtime, precision, device)
+    summary = {"model": enc.name, "dim": enc.dim, **runtime_info(enc), "out": str(out_dir)}
     if texts is not None:
-        items = api.read_texts(str(texts))
         vecs = embed_texts(enc, items, progress=not as_json)
         export.write_text_embeddings(out_dir, items, vecs, enc.describe())
         summary.update(texts=len(items))
         print_json(summary) if as_json else out.print(
-            f"embedded {len(items)} texts with model {enc.name} (dim {enc.dim}) → {out_dir}")
+            f"embedded {len(items)} texts with model {enc.name} (dim {enc.dim}, {runtime_text(enc)}) → {out_dir}"
+        )
     if inputs:
         res = api.embed(inputs, enc, batch_size=batch_size, workers=workers, progress=not as_json)
         export.write_image_embeddings(out_dir, res)
@@ -51,8 +122,10 @@ def embed(
         if as_json:
             print_json(summary)
         else:
-            out.print(f"embedded {res.n_ok} images ({len(res.failures)} skipped) with model {enc.name} "
-                      f"(dim {enc.dim}) → {out_dir}")
+            out.print(
+                f"embedded {res.n_ok} images ({len(res.failures)} skipped) with model {enc.name} "
+                f"(dim {enc.dim}, {runtime_text(enc)}) → {out_dir}"
+            )
         if res.n_ok == 0:
             raise typer.Exit(1)
 
@@ -61,25 +134,48 @@ def embed(
 @guarded
 def classify(
     inputs: List[str] = typer.Argument(..., help="Image files, folders, .txt lists, or http(s) URLs."),
-    labels: str = typer.Option(..., "--labels", "-l", help="Comma-separated labels, or a file with one per line."),
-    templates: Optional[str] = typer.Option(None, "--templates", "-t",
-                                            help="single (default: 'a photo of a {}.'), clip80, none, or a file."),
-    k: int = typer.Option(3, "--top-k", "-k", help="How many labels to show per image."),
+    labels: str = typer.Option(
+        ...,
+        "--labels",
+        "-l",
+        help="Comma-separated labels, a text file with one per line, "
+        "or a .csv file (its 'label' column, else the first column). At least two.",
+    ),
+    templates: Optional[str] = typer.Option(
+        None, "--templates", "-t", help="single (default: 'a photo of a {}.'), clip80, none, or a file."
+    ),
+    k: int = typer.Option(3, "--top-k", "-k", min=1, help="How many labels to show per image."),
     model: str = ModelOpt,
+    runtime: str = RuntimeOpt,
+    precision: str = PrecisionOpt,
+    device: str = DeviceOpt,
     as_json: bool = JsonOpt,
 ):
     """Zero-shot classify images against any labels; prints top-k labels with probabilities."""
     from cliplab import api
+    from cliplab.data.files import read_labels
 
-    enc = load_model(model)
-    c = api.classify(inputs, labels, enc, templates=templates, progress=not as_json)
+    label_list = read_labels(labels)  # fewer than two labels would print a meaningless 100 %
+    enc = load_model(model, runtime, precision, device)
+    c = api.classify(inputs, label_list, enc, templates=templates, progress=not as_json)
     rows = c.top(k)
     if as_json:
-        print_json({"model": enc.name, "labels": c.labels, "templates": len(c.templates), "results": rows})
+        print_json(
+            {"model": enc.name, **runtime_info(enc), "labels": c.labels, "templates": len(c.templates), "results": rows}
+        )
     else:
-        body = [[r["path"], ", ".join(f"{p['label']} {p['prob']:.1%}" for p in r["predictions"])]
-                for r in rows if r["status"] == "ok"]
-        out.print(table(f"zero-shot with model {enc.name} ({len(c.templates)} template(s))", ["image", "top labels"], body))
+        body = [
+            [r["path"], ", ".join(f"{p['label']} {p['prob']:.1%}" for p in r["predictions"])]
+            for r in rows
+            if r["status"] == "ok"
+        ]
+        out.print(
+            table(
+                f"zero-shot with model {enc.name} ({len(c.templates)} template(s), {runtime_text(enc)})",
+                ["image", "top labels"],
+                body,
+            )
+        )
         _report_failures(c.result.failures, False)
     if c.result.n_ok == 0:
         raise typer.Exit(1)
@@ -92,22 +188,32 @@ def similarity(
     texts: Path = typer.Option(..., "--texts", help="A file with one text per line."),
     out_file: Path = typer.Option(..., "--out", "-o", help="CSV: rows = images, columns = texts."),
     model: str = ModelOpt,
+    runtime: str = RuntimeOpt,
+    precision: str = PrecisionOpt,
+    device: str = DeviceOpt,
     as_json: bool = JsonOpt,
 ):
     """Image × text cosine-similarity matrix as a labelled CSV."""
     from cliplab import api, export
 
-    enc = load_model(model)
+    check_out(out_file, folder=False)
     items = api.read_texts(str(texts))
+    enc = load_model(model, runtime, precision, device)
     res, _, sim = api.similarity(images, items, enc, progress=not as_json)
     ok_paths = [p for p, s in zip(res.paths, res.status) if s == "ok"]
     export.write_similarity(out_file, sim, ok_paths, items)
     _report_failures(res.failures, as_json)
-    summary = {"model": enc.name, "images": res.n_ok, "texts": len(items), "out": str(out_file),
-               "failed": [{"path": p, "error": e} for p, e in res.failures]}
+    summary = {
+        "model": enc.name,
+        **runtime_info(enc),
+        "images": res.n_ok,
+        "texts": len(items),
+        "out": str(out_file),
+        "failed": [{"path": p, "error": e} for p, e in res.failures],
+    }
     if as_json:
         print_json(summary)
     else:
-        out.print(f"{res.n_ok} images × {len(items)} texts with model {enc.name} → {out_file}")
+        out.print(f"{res.n_ok} images × {len(items)} texts with model {enc.name} ({runtime_text(enc)}) → {out_file}")
     if res.n_ok == 0:
         raise typer.Exit(1)

@@ -5,8 +5,10 @@
 Paths inside index files are relative to the index file's folder. Every reader returns a pandas
 DataFrame with absolute paths, so later stages never care where the file came from.
 """
+
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -29,9 +31,14 @@ def read_table(path: Path) -> pd.DataFrame:
             return pd.read_json(path)
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError) as e:
-        raise DataError(f"cannot read {path}: {e}") from None
+        # sep=None sniffs the delimiter (`;` from a spreadsheet, tabs); a BOM is dropped
+        return pd.read_csv(path, sep=None, engine="python", encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"cannot read {path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"cannot read {path}: empty file") from None
+    except (ValueError, pd.errors.ParserError, csv.Error) as e:
+        raise DataError(f"cannot read {path}: {str(e).strip().splitlines()[0] if str(e).strip() else e}") from None
 
 
 def _pick(df: pd.DataFrame, wanted: str | None, options: tuple, what: str, path: Path) -> str:
@@ -42,7 +49,9 @@ def _pick(df: pd.DataFrame, wanted: str | None, options: tuple, what: str, path:
     for c in options:
         if c in df.columns:
             return c
-    raise DataError(f"{path}: no {what} column (looked for {', '.join(options)}; found {', '.join(map(str, df.columns))})")
+    raise DataError(
+        f"{path}: no {what} column (looked for {', '.join(options)}; found {', '.join(map(str, df.columns))})"
+    )
 
 
 def _absolute(paths: pd.Series, base: Path) -> pd.Series:
@@ -56,8 +65,13 @@ def read_labels(source: str | Path, label_column: str | None = None, path_column
         labels_csv = src / "labels.csv"
         if labels_csv.is_file():
             return read_labels(labels_csv, label_column, path_column)
-        rows = [(str(f.resolve()), d.name) for d in sorted(src.iterdir()) if d.is_dir()
-                for f in sorted(d.rglob("*")) if f.suffix.lower() in IMAGE_EXTENSIONS]
+        rows = [
+            (str(f.resolve()), d.name)
+            for d in sorted(src.iterdir())
+            if d.is_dir()
+            for f in sorted(d.rglob("*"))
+            if f.suffix.lower() in IMAGE_EXTENSIONS
+        ]
         if not rows:
             raise DataError(f"{src}: no labels.csv and no class sub-folders with images")
         return pd.DataFrame(rows, columns=["path", "label"])
@@ -74,8 +88,9 @@ def read_labels(source: str | Path, label_column: str | None = None, path_column
     return out.reset_index(drop=True)
 
 
-def read_pairs(source: str | Path, split: str | None = None, caption_column: str | None = None,
-               path_column: str | None = None) -> pd.DataFrame:
+def read_pairs(
+    source: str | Path, split: str | None = None, caption_column: str | None = None, path_column: str | None = None
+) -> pd.DataFrame:
     """Image–caption pairs → DataFrame[path, caption, split] (several rows per image allowed)."""
     src = Path(source).expanduser()
     df = read_table(src)
@@ -88,7 +103,9 @@ def read_pairs(source: str | Path, split: str | None = None, caption_column: str
             raise DataError(f"{src}: --split {split!r} given but the file has no split column")
         out = out[out["split"] == split]
         if out.empty:
-            raise DataError(f"{src}: no rows with split == {split!r} (splits: {', '.join(sorted(set(df['split'].astype(str))))})")
+            raise DataError(
+                f"{src}: no rows with split == {split!r} (splits: {', '.join(sorted(set(df['split'].astype(str))))})"
+            )
     if out.empty:
         raise DataError(f"{src}: no rows")
     return out.reset_index(drop=True)

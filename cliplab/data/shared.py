@@ -1,14 +1,16 @@
 """Where the shared real data lives (../shared beside the checkout; $CLIPLAB_SHARED overrides)."""
+
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 def shared_dir() -> Path | None:
-    env = os.environ.get("CLIPLAB_SHARED")
-    if env:
-        return Path(env) if Path(env).is_dir() else None
+    from cliplab.settings import settings
+
+    env = settings().shared
+    if env is not None:
+        return env if env.is_dir() else None
     for base in (Path(__file__).resolve().parents[2], Path.cwd()):
         cand = base.parent / "shared"
         if (cand / "data").is_dir():

@@ -5,6 +5,7 @@
 
 Runners are imported lazily so `from cliplab.eval.metrics import retrieval_metrics` stays light.
 """
+
 from cliplab.eval.metrics import classification_metrics, ranking_metrics, retrieval_metrics
 
 _RUNNERS = {

@@ -1,4 +1,5 @@
 """What every task runner shares: resolving the model, embedding with failures kept, result plumbing."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,10 @@ import numpy as np
 import pandas as pd
 
 from cliplab.errors import DataError
-from cliplab.models import Encoder, load_encoder
+from cliplab.models import Encoder
 from cliplab.pipeline import embed_images
+from cliplab.runtime import load_encoder
+
 
 def resolve_encoder(encoder: Encoder | str) -> Encoder:
     """A spec string → a loaded encoder; a fitted baseline → an unfitted shallow copy."""
@@ -25,8 +28,9 @@ def dataset_name(data) -> str:
     return p.parent.name if p.is_file() else p.name
 
 
-def embed_paths(encoder: Encoder, paths: Sequence[str], batch_size: int | None = None,
-                progress: bool = False) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def embed_paths(
+    encoder: Encoder, paths: Sequence[str], batch_size: int | None = None, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(vectors of the usable images, bool mask over `paths`, failures [{path, reason}])."""
     res = embed_images(encoder, list(paths), batch_size=batch_size, progress=progress)
     ok = np.array([s == "ok" for s in res.status], bool)

@@ -16,6 +16,7 @@ queries that cannot be read are dropped. Both are listed under `failed`.
 Descriptors: the model's image embedding (`pooling="none"`), or its image tower's last
 feature map (EfficientNet: (N, 1280, 7, 7)) pooled by gap / mac / gem / rmac (`LayerFeatures`).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cliplab.data.images import IMAGE_EXTENSIONS, load_image
-from cliplab.errors import CliplabError, DataError, ImageError
+from cliplab.errors import DataError, ImageError
 from cliplab.eval.common import dataset_name, embed_paths, read_labelled, resolve_encoder
 from cliplab.eval.metrics import instance_metrics, label_ground_truth, masks_from_lists, revisited_ground_truth
 from cliplab.models import Encoder
@@ -84,9 +85,13 @@ def load_ground_truth(gt, images: str | Path | None = None) -> dict:
         idx = [i for key in ("easy", "hard", "junk") for i in g.get(key, [])]
         if idx and (min(idx) < 0 or max(idx) >= len(db)):
             raise DataError(f"ground truth: index out of range for {len(db)} database images")
-    return {"kind": "revisited", "db": [_resolve_name(n, folder) for n in db],
-            "queries": [_resolve_name(n, folder) for n in qs],
-            "bbx": [g.get("bbx") for g in gnd], "gnd": gnd}
+    return {
+        "kind": "revisited",
+        "db": [_resolve_name(n, folder) for n in db],
+        "queries": [_resolve_name(n, folder) for n in qs],
+        "bbx": [g.get("bbx") for g in gnd],
+        "gnd": gnd,
+    }
 
 
 def _encode_queries(enc: Encoder, paths: Sequence[str], boxes: Sequence) -> tuple[np.ndarray, np.ndarray, list]:
@@ -105,10 +110,19 @@ def _encode_queries(enc: Encoder, paths: Sequence[str], boxes: Sequence) -> tupl
     return out, np.array(ok, bool), failed
 
 
-def evaluate_instance(encoder: Encoder | str, gt, images: str | Path | None = None, pooling: str = "none",
-                      protocols: Sequence[str] = PROTOCOLS, crop_queries: bool = True, whiten: bool = False,
-                      pca_dim: int | None = None, ks: Sequence[int] = (1, 5, 10), batch_size: int | None = None,
-                      progress: bool = False) -> dict:
+def evaluate_instance(
+    encoder: Encoder | str,
+    gt,
+    images: str | Path | None = None,
+    pooling: str = "none",
+    protocols: Sequence[str] = PROTOCOLS,
+    crop_queries: bool = True,
+    whiten: bool = False,
+    pca_dim: int | None = None,
+    ks: Sequence[int] = (1, 5, 10),
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> dict:
     """mAP (and P@K, R@K) of one model's descriptors on an instance-retrieval ground truth.
 
     whiten / pca_dim: PCA(-whitening) learned on the database descriptors themselves (an upper
@@ -150,10 +164,19 @@ def evaluate_instance(encoder: Encoder | str, gt, images: str | Path | None = No
         for proto in protocols:
             pos, ign = revisited_ground_truth(gnd, proto)
             ign_mask = masks_from_lists(len(db_paths), ign) | ~ok[None, :]
-            results[proto] = instance_metrics(q, db, masks_from_lists(len(db_paths), pos), ign_mask,
-                                              ks=ks, ap="trapezoid")
+            results[proto] = instance_metrics(
+                q, db, masks_from_lists(len(db_paths), pos), ign_mask, ks=ks, ap="trapezoid"
+            )
         n_queries = int(len(q))
-    return {"protocols": results, "n_queries": n_queries, "n_db": int(ok.sum()), "pooling": pooling or "none",
-            "whiten": bool(whiten), "pca_dim": pca_dim, "n_failed": len(failed),
-            "dataset": "ground truth" if isinstance(gt, dict) else dataset_name(gt),
-            "model": enc.describe(), "failed": failed}
+    return {
+        "protocols": results,
+        "n_queries": n_queries,
+        "n_db": int(ok.sum()),
+        "pooling": pooling or "none",
+        "whiten": bool(whiten),
+        "pca_dim": pca_dim,
+        "n_failed": len(failed),
+        "dataset": "ground truth" if isinstance(gt, dict) else dataset_name(gt),
+        "model": enc.describe(),
+        "failed": failed,
+    }

@@ -7,19 +7,16 @@ gives every item the same score therefore gets R@1 = 0 and top1 = 0, never credi
 Every fraction is in [0, 1]; ranks (`median_rank`, `mean_rank`) are 1-based positions.
 Queries with no relevant item are left out of the averages (`n_queries` counts the ones kept).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
 
-from cliplab.errors import CliplabError
+from cliplab.errors import EvalError  # noqa: F401  (defined with the other errors; importable from here)
 
 CHUNK = 512  # query rows ranked at once; bounds memory at CHUNK × n_items
-
-
-class EvalError(CliplabError, ValueError):
-    """Arrays of the wrong shape or content handed to a metric."""
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -47,8 +44,14 @@ def _ranked(scores, relevant, ignore):
     return np.take_along_axis(relevant, order, axis=1)
 
 
-def ranking_metrics(scores: np.ndarray, relevant: np.ndarray, ks: Sequence[int] = (1, 5, 10),
-                    ignore: np.ndarray | None = None, ap: str = "standard", return_ranks: bool = False) -> dict:
+def ranking_metrics(
+    scores: np.ndarray,
+    relevant: np.ndarray,
+    ks: Sequence[int] = (1, 5, 10),
+    ignore: np.ndarray | None = None,
+    ap: str = "standard",
+    return_ranks: bool = False,
+) -> dict:
     """Rank M items for each of Q queries and score the ranking.
 
     scores (Q, M): higher is better. relevant (Q, M) bool. ignore (Q, M) bool: items that are
@@ -82,8 +85,8 @@ def ranking_metrics(scores: np.ndarray, relevant: np.ndarray, ks: Sequence[int] 
     rec = {k: [] for k in ks}
     aps, first = [], []
     for s in range(0, q, CHUNK):
-        ign = None if ignore is None else np.asarray(ignore[s:s + CHUNK], bool)
-        rel = _ranked(scores[s:s + CHUNK], relevant[s:s + CHUNK], ign)
+        ign = None if ignore is None else np.asarray(ignore[s : s + CHUNK], bool)
+        rel = _ranked(scores[s : s + CHUNK], relevant[s : s + CHUNK], ign)
         n_rel = rel.sum(axis=1)
         keep = n_rel > 0
         rel, n_rel = rel[keep], n_rel[keep]
@@ -115,15 +118,22 @@ def ranking_metrics(scores: np.ndarray, relevant: np.ndarray, ks: Sequence[int] 
     for k in ks:
         out[f"recall@{k}"] = float(cat(rec[k]).mean())
     ranks = cat(first)
-    out.update({"mAP": float(cat(aps).mean()), "median_rank": float(np.median(ranks)),
-                "mean_rank": float(ranks.mean()), "n_queries": int(len(ranks))})
+    out.update(
+        {
+            "mAP": float(cat(aps).mean()),
+            "median_rank": float(np.median(ranks)),
+            "mean_rank": float(ranks.mean()),
+            "n_queries": int(len(ranks)),
+        }
+    )
     if return_ranks:
         out["first_rank"] = ranks
     return out
 
 
-def retrieval_metrics(image_emb: np.ndarray, text_emb: np.ndarray, text_to_image: np.ndarray,
-                      ks=(1, 5, 10), return_ranks: bool = False) -> dict:
+def retrieval_metrics(
+    image_emb: np.ndarray, text_emb: np.ndarray, text_to_image: np.ndarray, ks=(1, 5, 10), return_ranks: bool = False
+) -> dict:
     """Cross-modal retrieval, both directions, by cosine similarity.
 
     text_to_image[j] is the row in `image_emb` of caption j's image (several captions per image
@@ -146,13 +156,17 @@ def retrieval_metrics(image_emb: np.ndarray, text_emb: np.ndarray, text_to_image
         raise EvalError(f"text_to_image values must be in [0, {len(img)})")
     sim = txt @ img.T  # (texts, images)
     rel = t2i[:, None] == np.arange(len(img))[None, :]
-    return {"text_to_image": ranking_metrics(sim, rel, ks, return_ranks=return_ranks),
-            "image_to_text": ranking_metrics(sim.T, rel.T, ks, return_ranks=return_ranks),
-            "n_images": int(len(img)), "n_texts": int(len(txt))}
+    return {
+        "text_to_image": ranking_metrics(sim, rel, ks, return_ranks=return_ranks),
+        "image_to_text": ranking_metrics(sim.T, rel.T, ks, return_ranks=return_ranks),
+        "n_images": int(len(img)),
+        "n_texts": int(len(txt)),
+    }
 
 
-def classification_metrics(scores: np.ndarray, y_true: np.ndarray, ks=(1, 5),
-                           classnames: Sequence[str] | None = None) -> dict:
+def classification_metrics(
+    scores: np.ndarray, y_true: np.ndarray, ks=(1, 5), classnames: Sequence[str] | None = None
+) -> dict:
     """Zero-shot / any classifier. scores (N, C), higher = more likely; y_true (N,) class indices.
 
     - `top1`, `top5`, …: fraction of samples whose true class ranks within K (ties count against
@@ -186,9 +200,15 @@ def classification_metrics(scores: np.ndarray, y_true: np.ndarray, ks=(1, 5),
     present = support > 0
     recall = np.diag(cm)[present] / support[present]
     out = {f"top{k}": float((rank <= min(int(k), c)).mean()) for k in ks}
-    out.update({"mean_per_class_recall": float(recall.mean()),
-                "per_class_accuracy": {names[i]: float(r) for i, r in zip(np.flatnonzero(present), recall)},
-                "confusion_matrix": cm, "classes": names, "n": int(n)})
+    out.update(
+        {
+            "mean_per_class_recall": float(recall.mean()),
+            "per_class_accuracy": {names[i]: float(r) for i, r in zip(np.flatnonzero(present), recall)},
+            "confusion_matrix": cm,
+            "classes": names,
+            "n": int(n),
+        }
+    )
     return out
 
 
@@ -216,9 +236,15 @@ def masks_from_lists(n_items: int, lists: Sequence[Sequence[int]]) -> np.ndarray
     return m
 
 
-def instance_metrics(query_emb: np.ndarray, db_emb: np.ndarray, relevant: np.ndarray,
-                     ignore: np.ndarray | None = None, ks=(1, 5, 10), ap: str = "standard",
-                     return_ranks: bool = False) -> dict:
+def instance_metrics(
+    query_emb: np.ndarray,
+    db_emb: np.ndarray,
+    relevant: np.ndarray,
+    ignore: np.ndarray | None = None,
+    ks=(1, 5, 10),
+    ap: str = "standard",
+    return_ranks: bool = False,
+) -> dict:
     """Instance retrieval: queries rank the database by cosine similarity; mAP and P@K.
     relevant / ignore: (Q, N_db) bool. For the Revisited protocol pass ap="trapezoid"."""
     q, d = _l2(query_emb), _l2(db_emb)

@@ -6,6 +6,7 @@ class from the train split (every image of a class with fewer than k), `draws` t
 seed, seed+1, …; the accuracy is the mean over draws (`std` their spread). "all" = the whole
 train split, fitted once. The test split is always evaluated in full.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -36,8 +37,9 @@ def parse_shots(shots: str | Sequence) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def train_test_indices(labels: np.ndarray, split=None, test_size: float = 0.5,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+def train_test_indices(
+    labels: np.ndarray, split=None, test_size: float = 0.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, str]:
     """(train indices, test indices, how the split was made)."""
     if split is not None:
         split = np.asarray([str(s).strip().lower() for s in split])
@@ -77,8 +79,16 @@ def fit_and_score(x_train, y_train, x_test, y_test, C: float = DEFAULT_C, seed: 
     return float((clf.predict(x_test) == y_test).mean())
 
 
-def probe_accuracies(vectors: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
-                     shots: Sequence[str], draws: int = 5, seed: int = 0, C: float = DEFAULT_C) -> dict:
+def probe_accuracies(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    shots: Sequence[str],
+    draws: int = 5,
+    seed: int = 0,
+    C: float = DEFAULT_C,
+) -> dict:
     """{shot: (mean accuracy, std over draws)} for embeddings already computed."""
     out = {}
     for s in shots:
@@ -93,10 +103,19 @@ def probe_accuracies(vectors: np.ndarray, labels: np.ndarray, train: np.ndarray,
     return out
 
 
-def evaluate_probe(encoder: Encoder | str, data, shots: str | Sequence = ("1", "5", "16", "all"),
-                   draws: int = 5, seed: int = 0, test_size: float = 0.5, C: float = DEFAULT_C,
-                   label_column: str | None = None, path_column: str | None = None,
-                   batch_size: int | None = None, progress: bool = False) -> dict:
+def evaluate_probe(
+    encoder: Encoder | str,
+    data,
+    shots: str | Sequence = ("1", "5", "16", "all"),
+    draws: int = 5,
+    seed: int = 0,
+    test_size: float = 0.5,
+    C: float = DEFAULT_C,
+    label_column: str | None = None,
+    path_column: str | None = None,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> dict:
     """k-shot linear-probe accuracy of one model's image embeddings on a labelled image set.
 
     Returns {"accuracy": {"1": …, "all": …}, "std": {…}, n_train, n_test, n_classes, split, …}.
@@ -110,7 +129,17 @@ def evaluate_probe(encoder: Encoder | str, data, shots: str | Sequence = ("1", "
     labels = df["label"].to_numpy()[ok]
     train, test, how = train_test_indices(labels, None if split is None else split.to_numpy()[ok], test_size, seed)
     res = probe_accuracies(vectors, labels, train, test, shots, draws, seed, C)
-    return {"accuracy": {s: a for s, (a, _) in res.items()}, "std": {s: sd for s, (_, sd) in res.items()},
-            "n_train": int(len(train)), "n_test": int(len(test)), "n_classes": int(len(np.unique(labels))),
-            "split": how, "draws": int(draws), "C": float(C), "n_failed": len(failed),
-            "dataset": dataset_name(data), "model": enc.describe(), "failed": failed}
+    return {
+        "accuracy": {s: a for s, (a, _) in res.items()},
+        "std": {s: sd for s, (_, sd) in res.items()},
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
+        "n_classes": int(len(np.unique(labels))),
+        "split": how,
+        "draws": int(draws),
+        "C": float(C),
+        "n_failed": len(failed),
+        "dataset": dataset_name(data),
+        "model": enc.describe(),
+        "failed": failed,
+    }

@@ -1,4 +1,5 @@
 """Comparison tables (rows = models) as markdown / CSV, and the plots `--out` writes (Agg backend)."""
+
 from __future__ import annotations
 
 import csv
@@ -17,40 +18,72 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _zeroshot_table(results: dict) -> tuple[list[str], list[list]]:
+    ks = [k for k in next(iter(results.values())) if k.startswith("top")]
+    cols = ["model", *ks, "mean_per_class_recall", "n", "failed"]
+    return cols, [
+        [name, *[r[k] for k in ks], r["mean_per_class_recall"], r["n"], r["n_failed"]] for name, r in results.items()
+    ]
+
+
+def _retrieval_table(results: dict) -> tuple[list[str], list[list]]:
+    first = next(iter(results.values()))["text_to_image"]
+    ks = [k for k in first if k.startswith("R@")]
+    cols = [
+        "model",
+        *[f"t2i {k}" for k in ks],
+        "t2i mAP",
+        "t2i median rank",
+        *[f"i2t {k}" for k in ks],
+        "i2t mAP",
+        "i2t median rank",
+        "images",
+        "texts",
+        "failed",
+    ]
+    rows = []
+    for name, r in results.items():
+        row = [name]
+        for d in ("text_to_image", "image_to_text"):
+            row += [r[d][k] for k in ks] + [r[d]["mAP"], r[d]["median_rank"]]
+        rows.append(row + [r["n_images"], r["n_texts"], r["n_failed"]])
+    return cols, rows
+
+
+def _probe_table(results: dict) -> tuple[list[str], list[list]]:
+    shots = list(next(iter(results.values()))["accuracy"])
+    cols = ["model", *[s if s == "all" else f"{s}-shot" for s in shots], "train", "test", "failed"]
+    return cols, [
+        [name, *[r["accuracy"][s] for s in shots], r["n_train"], r["n_test"], r["n_failed"]]
+        for name, r in results.items()
+    ]
+
+
+def _instance_table(results: dict) -> tuple[list[str], list[list]]:
+    protos = list(next(iter(results.values()))["protocols"])
+    pk = [k for k in next(iter(results.values()))["protocols"][protos[0]] if k.startswith("P@")][-1:]
+    suffix = (lambda p: "") if protos == ["labels"] else (lambda p: f" {p}")
+    cols = ["model", *[f"{m}{suffix(p)}" for p in protos for m in ("mAP", *pk)], "queries", "db", "failed"]
+    rows = []
+    for name, r in results.items():
+        vals = [r["protocols"][p][m] for p in protos for m in ("mAP", *pk)]
+        rows.append([name, *vals, r["n_queries"], r["n_db"], r["n_failed"]])
+    return cols, rows
+
+
+TABLES = {
+    "zeroshot": _zeroshot_table,
+    "retrieval": _retrieval_table,
+    "probe": _probe_table,
+    "instance": _instance_table,
+}
+
+
 def comparison_table(task: str, results: dict) -> tuple[list[str], list[list]]:
     """(columns, rows) for one task's {model: result} — the same table in terminal, md and CSV."""
-    rows: list[list] = []
-    if task == "zeroshot":
-        ks = [k for k in next(iter(results.values())) if k.startswith("top")]
-        cols = ["model", *ks, "mean_per_class_recall", "n", "failed"]
-        for name, r in results.items():
-            rows.append([name, *[r[k] for k in ks], r["mean_per_class_recall"], r["n"], r["n_failed"]])
-    elif task == "retrieval":
-        first = next(iter(results.values()))["text_to_image"]
-        ks = [k for k in first if k.startswith("R@")]
-        cols = ["model", *[f"t2i {k}" for k in ks], "t2i mAP", "t2i median rank",
-                *[f"i2t {k}" for k in ks], "i2t mAP", "i2t median rank", "images", "texts", "failed"]
-        for name, r in results.items():
-            row = [name]
-            for d in ("text_to_image", "image_to_text"):
-                row += [r[d][k] for k in ks] + [r[d]["mAP"], r[d]["median_rank"]]
-            rows.append(row + [r["n_images"], r["n_texts"], r["n_failed"]])
-    elif task == "probe":
-        shots = list(next(iter(results.values()))["accuracy"])
-        cols = ["model", *[s if s == "all" else f"{s}-shot" for s in shots], "train", "test", "failed"]
-        for name, r in results.items():
-            rows.append([name, *[r["accuracy"][s] for s in shots], r["n_train"], r["n_test"], r["n_failed"]])
-    elif task == "instance":
-        protos = list(next(iter(results.values()))["protocols"])
-        pk = [k for k in next(iter(results.values()))["protocols"][protos[0]] if k.startswith("P@")][-1:]
-        suffix = (lambda p: "") if protos == ["labels"] else (lambda p: f" {p}")
-        cols = ["model", *[f"{m}{suffix(p)}" for p in protos for m in ("mAP", *pk)], "queries", "db", "failed"]
-        for name, r in results.items():
-            vals = [r["protocols"][p][m] for p in protos for m in ("mAP", *pk)]
-            rows.append([name, *vals, r["n_queries"], r["n_db"], r["n_failed"]])
-    else:
-        raise ValueError(f"unknown task {task!r}")
-    return cols, rows
+    if task not in TABLES:
+        raise ValueError(f"unknown task {task!r} (have: {', '.join(TABLES)})")
+    return TABLES[task](results)
 
 
 def markdown(columns: list[str], rows: list[list]) -> str:
@@ -150,8 +183,14 @@ def plot_probe(results: dict, path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     for model, r in results.items():
         shots = list(r["accuracy"])
-        ax.errorbar(range(len(shots)), [r["accuracy"][s] for s in shots], yerr=[r["std"][s] for s in shots],
-                    marker="o", capsize=3, label=model)
+        ax.errorbar(
+            range(len(shots)),
+            [r["accuracy"][s] for s in shots],
+            yerr=[r["std"][s] for s in shots],
+            marker="o",
+            capsize=3,
+            label=model,
+        )
         ax.set_xticks(range(len(shots)), shots)
     ax.set_xlabel("shots per class")
     ax.set_ylabel("test accuracy")
@@ -172,19 +211,35 @@ def write_report(out_dir: str | Path, payload: dict, arrays: dict[str, dict]) ->
     written[0].write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=jsonable) + "\n")
     written[1].write_text(f"### {title}\n\n" + markdown(cols, rows))
     written[2].write_text(csv_text(cols, rows))
-    if task == "zeroshot":
-        for model, a in arrays.items():
-            written.append(plot_confusion(a["confusion_matrix"], a["names"], out / f"confusion_{_safe(model)}.png",
-                                          f"{model}: {title}"))
-            np.savetxt(out / f"confusion_{_safe(model)}.csv", a["confusion_matrix"], fmt="%d", delimiter=",")
-        per_class = {m: {_name(arrays[m], c): v for c, v in r["per_class_accuracy"].items()} for m, r in results.items()}
-        written.append(plot_per_class(per_class, out / "per_class_accuracy.png", title))
-    elif task == "retrieval":
-        written.append(plot_recall_curves({m: a["first_rank"] for m, a in arrays.items()},
-                                          out / "recall_at_k.png", title))
-    elif task == "probe":
-        written.append(plot_probe(results, out / "probe_accuracy.png", title))
+    plots = PLOTS.get(task)
+    if plots is not None:
+        written += plots(out, title, results, arrays)
     return written
+
+
+def _zeroshot_plots(out: Path, title: str, results: dict, arrays: dict) -> list[Path]:
+    written = []
+    for model, a in arrays.items():
+        written.append(
+            plot_confusion(
+                a["confusion_matrix"], a["names"], out / f"confusion_{_safe(model)}.png", f"{model}: {title}"
+            )
+        )
+        np.savetxt(out / f"confusion_{_safe(model)}.csv", a["confusion_matrix"], fmt="%d", delimiter=",")
+    per_class = {m: {_name(arrays[m], c): v for c, v in r["per_class_accuracy"].items()} for m, r in results.items()}
+    return written + [plot_per_class(per_class, out / "per_class_accuracy.png", title)]
+
+
+def _retrieval_plots(out: Path, title: str, results: dict, arrays: dict) -> list[Path]:
+    return [plot_recall_curves({m: a["first_rank"] for m, a in arrays.items()}, out / "recall_at_k.png", title)]
+
+
+def _probe_plots(out: Path, title: str, results: dict, arrays: dict) -> list[Path]:
+    return [plot_probe(results, out / "probe_accuracy.png", title)]
+
+
+# What `--out` draws per task (instance retrieval has its table only).
+PLOTS = {"zeroshot": _zeroshot_plots, "retrieval": _retrieval_plots, "probe": _probe_plots}
 
 
 def _name(a: dict, label: str) -> str:

@@ -1,4 +1,5 @@
 """Image–text retrieval benchmark (Flickr/COCO style): captions file → R@K, mAP, median rank."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -13,8 +14,13 @@ from cliplab.models import Encoder
 from cliplab.pipeline import embed_texts
 
 
-def read_captions(pairs, split: str | None = None, caption_column: str | None = None,
-                  path_column: str | None = None, max_images: int | None = None) -> pd.DataFrame:
+def read_captions(
+    pairs,
+    split: str | None = None,
+    caption_column: str | None = None,
+    path_column: str | None = None,
+    max_images: int | None = None,
+) -> pd.DataFrame:
     """captions file (CSV/JSONL, one row per caption) or DataFrame[path, caption] → DataFrame.
     `max_images` keeps the captions of the first N distinct images (in file order)."""
     if isinstance(pairs, pd.DataFrame):
@@ -35,10 +41,17 @@ def read_captions(pairs, split: str | None = None, caption_column: str | None = 
     return df
 
 
-def evaluate_retrieval(encoder: Encoder | str, pairs, split: str | None = None, ks: Sequence[int] = (1, 5, 10),
-                       caption_column: str | None = None, path_column: str | None = None,
-                       max_images: int | None = None, batch_size: int | None = None,
-                       progress: bool = False) -> dict:
+def evaluate_retrieval(
+    encoder: Encoder | str,
+    pairs,
+    split: str | None = None,
+    ks: Sequence[int] = (1, 5, 10),
+    caption_column: str | None = None,
+    path_column: str | None = None,
+    max_images: int | None = None,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> dict:
     """Text→image and image→text retrieval of one model over the images of a captions file.
 
     Every distinct image is in the gallery once; each caption's one correct image is its row's
@@ -56,6 +69,14 @@ def evaluate_retrieval(encoder: Encoder | str, pairs, split: str | None = None, 
     t2i = df["path"].map(row).to_numpy()
     m = retrieval_metrics(img_vecs, txt_vecs, t2i, ks=ks, return_ranks=True)
     ranks = {d: m[d].pop("first_rank") for d in ("text_to_image", "image_to_text")}
-    m.update({"n_failed": len(failed), "dataset": dataset_name(pairs), "split": split or "all",
-              "model": enc.describe(), "failed": failed, "arrays": {"first_rank": ranks}})
+    m.update(
+        {
+            "n_failed": len(failed),
+            "dataset": dataset_name(pairs),
+            "split": split or "all",
+            "model": enc.describe(),
+            "failed": failed,
+            "arrays": {"first_rank": ranks},
+        }
+    )
     return m

@@ -1,4 +1,5 @@
 """Zero-shot classification benchmark: class prompts vs labelled images → top-1/top-5/per-class."""
+
 from __future__ import annotations
 
 import json
@@ -59,14 +60,38 @@ def load_classnames(spec, labels: Sequence[str], label_column: str | None = None
         return [str(n) for n in ordered]
     missing = [lab for lab in labels if lab not in mapping]
     if missing:
-        raise DataError(f"classnames: no name for label(s) {', '.join(missing[:5])}"
-                        + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+        raise DataError(
+            f"classnames: no name for label(s) {', '.join(missing[:5])}"
+            + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        )
     return [str(mapping[lab]) for lab in labels]
 
 
-def evaluate_zeroshot(encoder: Encoder | str, data, templates: str | Sequence[str] | None = None,
-                      classnames=None, label_column: str | None = None, path_column: str | None = None,
-                      ks: Sequence[int] = (1, 5), batch_size: int | None = None, progress: bool = False) -> dict:
+def check_zeroshot_data(data, label_column: str | None = None, path_column: str | None = None) -> pd.DataFrame:
+    """The labelled set, if zero-shot accuracy means something on it: with one class every
+    prediction is right, so it is an error rather than a perfect score."""
+    df = read_labelled(data, label_column, path_column)
+    labels = sorted(df["label"].unique())
+    if len(labels) < 2:
+        raise DataError(
+            f"{dataset_name(data)}: zero-shot needs at least two classes; every image is labelled {labels[0]!r}"
+            if labels
+            else f"{dataset_name(data)}: no labels"
+        )
+    return df
+
+
+def evaluate_zeroshot(
+    encoder: Encoder | str,
+    data,
+    templates: str | Sequence[str] | None = None,
+    classnames=None,
+    label_column: str | None = None,
+    path_column: str | None = None,
+    ks: Sequence[int] = (1, 5),
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> dict:
     """Zero-shot accuracy of one model on a labelled image set.
 
     data: labels.csv (path + label columns), an ImageFolder, or a DataFrame[path, label].
@@ -79,7 +104,7 @@ def evaluate_zeroshot(encoder: Encoder | str, data, templates: str | Sequence[st
     e.g. a linear probe on the same embeddings).
     """
     enc = resolve_encoder(encoder)
-    df = read_labelled(data, label_column, path_column)
+    df = check_zeroshot_data(data, label_column, path_column)
     labels = sorted(df["label"].unique())
     names = load_classnames(classnames, labels, label_column)
     tmpl = list(templates) if isinstance(templates, (list, tuple)) else load_templates(templates)
@@ -88,9 +113,25 @@ def evaluate_zeroshot(encoder: Encoder | str, data, templates: str | Sequence[st
     y = df["label"].map({lab: i for i, lab in enumerate(labels)}).to_numpy()[ok]
     m = classification_metrics(vectors @ class_emb.T, y, ks=ks, classnames=labels)
     out = {f"top{k}": m[f"top{k}"] for k in ks}
-    out.update({"mean_per_class_recall": m["mean_per_class_recall"], "n": m["n"], "n_classes": len(labels),
-                "n_failed": len(failed), "templates": len(tmpl), "dataset": dataset_name(data),
-                "model": enc.describe(), "per_class_accuracy": m["per_class_accuracy"], "failed": failed,
-                "arrays": {"confusion_matrix": m["confusion_matrix"], "labels": labels, "names": names,
-                           "vectors": vectors, "y": y, "ok": ok}})
+    out.update(
+        {
+            "mean_per_class_recall": m["mean_per_class_recall"],
+            "n": m["n"],
+            "n_classes": len(labels),
+            "n_failed": len(failed),
+            "templates": len(tmpl),
+            "dataset": dataset_name(data),
+            "model": enc.describe(),
+            "per_class_accuracy": m["per_class_accuracy"],
+            "failed": failed,
+            "arrays": {
+                "confusion_matrix": m["confusion_matrix"],
+                "labels": labels,
+                "names": names,
+                "vectors": vectors,
+                "y": y,
+                "ok": ok,
+            },
+        }
+    )
     return out

@@ -6,6 +6,7 @@ start: the catalog's delta since then (vectors written later, tombstones of remo
 to date, and its size is checked against the catalog. Writes are atomic renames; a damaged or
 vanished file is skipped and the index rebuilt from the catalog.
 """
+
 from __future__ import annotations
 
 import re

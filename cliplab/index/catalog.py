@@ -6,11 +6,13 @@ and stamps the rows it wrote, and deletions leave a tombstone, so the FAISS cach
 up to date from any older generation without a rebuild. A killed writer loses at most its open
 transaction; what is committed is always consistent (WAL mode).
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -57,11 +59,12 @@ class FileState:
 @dataclass
 class Delta:
     """What changed after a generation: vectors to (re)add and ids to drop."""
+
     gen: int
     ids: np.ndarray
     vectors: np.ndarray
     removed: np.ndarray
-    count: int          # vectors in the catalog at `gen` (what an up-to-date index must hold)
+    count: int  # vectors in the catalog at `gen` (what an up-to-date index must hold)
 
 
 def like_prefix(under: str | None) -> str | None:
@@ -105,7 +108,8 @@ class Writer:
             "INSERT INTO files(path, size, mtime_ns, hash, status, error, indexed_at) VALUES (?,?,?,?,?,?,?) "
             "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, hash=excluded.hash, "
             "status=excluded.status, error=excluded.error, indexed_at=excluded.indexed_at RETURNING id",
-            (path, size, mtime_ns, hash_, status, error, self.now)).fetchone()
+            (path, size, mtime_ns, hash_, status, error, self.now),
+        ).fetchone()
         return int(row[0])
 
     def put_ok(self, rows: Iterable[tuple[str, int, int, str | None]], vectors: np.ndarray) -> list[int]:
@@ -113,8 +117,10 @@ class Writer:
         ids = []
         for (path, size, mtime_ns, hash_), vec in zip(rows, vectors):
             fid = self._upsert(path, size, mtime_ns, hash_, "ok", None)
-            self.con.execute("INSERT OR REPLACE INTO vectors(id, gen, vec) VALUES (?,?,?)",
-                             (fid, self.gen, to_blob(vec) if not isinstance(vec, bytes) else vec))
+            self.con.execute(
+                "INSERT OR REPLACE INTO vectors(id, gen, vec) VALUES (?,?,?)",
+                (fid, self.gen, to_blob(vec) if not isinstance(vec, bytes) else vec),
+            )
             ids.append(fid)
         return ids
 
@@ -126,13 +132,12 @@ class Writer:
 
     def touch(self, rows: Iterable[tuple[str, int, int]]) -> None:
         """Same content, new size/mtime (e.g. `touch`): update the stat, keep the vector."""
-        self.con.executemany("UPDATE files SET size=?, mtime_ns=? WHERE path=?",
-                             [(s, m, p) for p, s, m in rows])
+        self.con.executemany("UPDATE files SET size=?, mtime_ns=? WHERE path=?", [(s, m, p) for p, s, m in rows])
 
     def delete(self, paths: Sequence[str]) -> None:
         ids = []
         for i in range(0, len(paths), 500):
-            chunk = list(paths[i:i + 500])
+            chunk = list(paths[i : i + 500])
             q = f"SELECT id FROM files WHERE path IN ({','.join('?' * len(chunk))})"
             ids += [r[0] for r in self.con.execute(q, chunk)]
         self._drop_vectors(ids)
@@ -148,9 +153,14 @@ class Writer:
             if self.con.execute("DELETE FROM vectors WHERE id=?", (fid,)).rowcount:
                 self.con.execute("INSERT INTO removed(id, gen) VALUES (?,?)", (fid, self.gen))
 
+    def del_meta(self, *keys: str) -> None:
+        self.con.executemany("DELETE FROM meta WHERE key=?", [(k,) for k in keys])
+
     def set_meta(self, **items) -> None:
-        self.con.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)",
-                             [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in items.items()])
+        self.con.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)",
+            [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in items.items()],
+        )
 
 
 class Catalog:
@@ -161,11 +171,23 @@ class Catalog:
         self.path = self.dir / CATALOG_NAME
         if create:
             self.dir.mkdir(parents=True, exist_ok=True)
-        # autocommit mode: transactions are explicit (BEGIN IMMEDIATE for writers)
-        self.con = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=NORMAL")  # durable across process kills; fast commits
+        self._local = threading.local()
+        self._cons: list[sqlite3.Connection] = []
         self._init()
+
+    @property
+    def con(self) -> sqlite3.Connection:
+        """This thread's connection. One per thread, so threads (a server's requests) never share a
+        transaction; WAL gives each its own consistent snapshot."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            # autocommit mode: transactions are explicit (BEGIN IMMEDIATE for writers)
+            con = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")  # durable across process kills; fast commits
+            self._local.con = con
+            self._cons.append(con)
+        return con
 
     def _init(self) -> None:
         try:
@@ -184,14 +206,23 @@ class Catalog:
             self.con.execute("COMMIT")
             with self.write(bump=False) as w:
                 if self.meta("schema_version") is None:
-                    w.set_meta(schema_version=str(SCHEMA_VERSION), gen="0", epoch=uuid.uuid4().hex[:12],
-                               created_at=str(time.time()))
+                    w.set_meta(
+                        schema_version=str(SCHEMA_VERSION),
+                        gen="0",
+                        epoch=uuid.uuid4().hex[:12],
+                        created_at=str(time.time()),
+                    )
         elif int(version) > SCHEMA_VERSION:
-            raise IndexMismatchError(f"{self.path} has schema version {version}; this cliplab reads "
-                                     f"up to {SCHEMA_VERSION}: upgrade cliplab or rebuild with --reindex")
+            raise IndexMismatchError(
+                f"{self.path} has schema version {version}; this cliplab reads "
+                f"up to {SCHEMA_VERSION}: upgrade cliplab or rebuild with --reindex"
+            )
 
     def close(self) -> None:
-        self.con.close()
+        for con in self._cons:
+            con.close()
+        self._cons.clear()
+        self._local = threading.local()
 
     # --- transactions ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -244,6 +275,10 @@ class Catalog:
         q = f"SELECT f.path, f.id, f.size, f.mtime_ns, f.status, f.hash FROM files f WHERE 1{where}"
         return {p: FileState(i, s, m, st, h) for p, i, s, m, st, h in self.con.execute(q, args)}
 
+    def file_state(self, path: str) -> FileState | None:
+        row = self.con.execute("SELECT id, size, mtime_ns, status, hash FROM files WHERE path=?", (path,)).fetchone()
+        return FileState(*row) if row else None
+
     def counts(self, under: str | None = None) -> dict[str, int]:
         where, args = _where(under, None)
         q = f"SELECT status, COUNT(*) FROM files f WHERE 1{where} GROUP BY status"
@@ -259,24 +294,27 @@ class Catalog:
 
     def paths(self, ids: Sequence[int]) -> dict[int, str]:
         """id → path for ids that still have a vector (a stale cache may return dropped ids)."""
-        return self._select_in("SELECT f.id, f.path FROM files f JOIN vectors v ON v.id=f.id WHERE f.id IN",
-                               [int(i) for i in ids])
+        return self._select_in(
+            "SELECT f.id, f.path FROM files f JOIN vectors v ON v.id=f.id WHERE f.id IN", [int(i) for i in ids]
+        )
 
     def id_of(self, path: str) -> int | None:
-        row = self.con.execute("SELECT f.id FROM files f JOIN vectors v ON v.id=f.id WHERE f.path=?",
-                               (path,)).fetchone()
+        row = self.con.execute(
+            "SELECT f.id FROM files f JOIN vectors v ON v.id=f.id WHERE f.path=?", (path,)
+        ).fetchone()
         return int(row[0]) if row else None
 
     # --- vectors --------------------------------------------------------------------------------
-    def vectors(self, under: str | None = None, glob: str | None = None,
-                ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(
+        self, under: str | None = None, glob: str | None = None, ids: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(ids int64, float32 vectors) of indexed files, optionally below a sub-folder / matching a glob."""
         dim = self.dim or 0
         if ids is not None:
             got: list[tuple[int, bytes]] = []
             ids = [int(i) for i in ids]
             for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
+                chunk = ids[i : i + 500]
                 q = f"SELECT id, vec FROM vectors WHERE id IN ({','.join('?' * len(chunk))})"
                 got += self.con.execute(q, chunk).fetchall()
             rows = got
@@ -299,14 +337,16 @@ class Catalog:
 
     def blobs_by_hash(self, hashes: Iterable[str]) -> dict[str, bytes]:
         """Content hash → stored vector, for files indexed OK (renames and copies skip the model)."""
-        return self._select_in("SELECT f.hash, v.vec FROM files f JOIN vectors v ON v.id=f.id WHERE f.hash IN",
-                               [h for h in set(hashes) if h])
+        return self._select_in(
+            "SELECT f.hash, v.vec FROM files f JOIN vectors v ON v.id=f.id WHERE f.hash IN",
+            [h for h in set(hashes) if h],
+        )
 
     def _select_in(self, query: str, values: list) -> dict:
         """`query (?, ?, …)` over `values` in chunks (SQLite caps bound parameters) → dict of rows."""
         out: dict = {}
         for i in range(0, len(values), 500):
-            chunk = values[i:i + 500]
+            chunk = values[i : i + 500]
             out.update(self.con.execute(f"{query} ({','.join('?' * len(chunk))})", chunk))
         return out
 
@@ -318,8 +358,13 @@ class Catalog:
             rows = con.execute("SELECT id, vec FROM vectors WHERE gen > ? ORDER BY id", (since_gen,)).fetchall()
             removed = [r[0] for r in con.execute("SELECT id FROM removed WHERE gen > ?", (since_gen,))]
             count = int(con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
-        return Delta(gen, np.array([r[0] for r in rows], dtype=np.int64), from_blobs([r[1] for r in rows], dim),
-                     np.array(removed, dtype=np.int64), count)
+        return Delta(
+            gen,
+            np.array([r[0] for r in rows], dtype=np.int64),
+            from_blobs([r[1] for r in rows], dim),
+            np.array(removed, dtype=np.int64),
+            count,
+        )
 
     def snapshot_vectors(self) -> tuple[int, np.ndarray, np.ndarray]:
         """(gen, ids, vectors) of the whole index, consistent with each other."""
@@ -343,4 +388,3 @@ class Catalog:
 
 def catalog_exists(index_dir: str | Path) -> bool:
     return (Path(index_dir) / CATALOG_NAME).is_file()
-

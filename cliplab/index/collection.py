@@ -4,6 +4,7 @@ Where indexes live: see `locate.py` (a user data dir keyed by folder; `index_dir
 inside are relative, so an index can move with its folder. An index folder holds catalog.db (+ WAL:
 the truth, see catalog.py), ann-<epoch>-<gen>.faiss (a cache, see cache.py) and `lock` (one writer).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,13 +21,13 @@ import numpy as np
 from cliplab.errors import CliplabError
 from cliplab.index.cache import AnnCache
 from cliplab.index.catalog import CATALOG_NAME, Catalog, catalog_exists
+from cliplab.index.duplicates import EXACT_FILTER_MAX, duplicate_groups
 from cliplab.index.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
 from cliplab.index.locate import default_index_dir, find_index, normalize_spec
-from cliplab.index.sync import SyncStats, plan, sync
+from cliplab.index.sync import Plan, SyncStats, plan, sync
 from cliplab.index.vectors import ANN_THRESHOLD
 from cliplab.models.base import Encoder, l2_normalize
 
-EXACT_FILTER_MAX = 50_000   # a sub-folder/glob this small is searched exactly, straight from the catalog
 DEFAULT_MODEL = "lite"
 
 
@@ -34,8 +35,9 @@ DEFAULT_MODEL = "lite"
 class Hit:
     rank: int
     score: float
-    path: str          # absolute
-    relpath: str       # relative to the collection's folder
+    path: str  # absolute
+    relpath: str  # relative to the collection's folder
+    id: int = -1  # the catalog's stable file id (the server addresses images by it)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,8 +45,8 @@ class Hit:
 
 @dataclass
 class DuplicateGroup:
-    paths: list[str]   # absolute, sorted
-    min_score: float   # weakest link that joined the group (groups are connected components)
+    paths: list[str]  # absolute, sorted
+    min_score: float  # weakest link that joined the group (groups are connected components)
     max_score: float
 
     def as_dict(self) -> dict:
@@ -55,10 +57,17 @@ class Collection:
     """An indexed image folder. Opening is cheap: the model loads only when images or a text query
     need it, and the FAISS index only when a search does."""
 
-    def __init__(self, folder: str | Path | None = None, model: str | None = None,
-                 index_dir: str | Path | None = None, encoder: Encoder | None = None,
-                 loader: Callable[[str], Encoder] | None = None, reindex: bool = False,
-                 scope: str | None = None, batch_size: int | None = None):
+    def __init__(
+        self,
+        folder: str | Path | None = None,
+        model: str | None = None,
+        index_dir: str | Path | None = None,
+        encoder: Encoder | None = None,
+        loader: Callable[[str], Encoder] | None = None,
+        reindex: bool = False,
+        scope: str | None = None,
+        batch_size: int | None = None,
+    ):
         if folder is None and index_dir is None:
             folder = "."
         self.index_dir = Path(index_dir).expanduser().resolve() if index_dir else default_index_dir(folder)
@@ -68,6 +77,9 @@ class Collection:
             raise CliplabError(f"no such folder: {folder}")
         self.catalog = Catalog(self.index_dir)
         stored = self.catalog.meta("folder")
+        if folder is None and stored is None:
+            self.catalog.close()
+            raise IndexNotFoundError(f"the index {self.index_dir} records no folder; give the image folder")
         self.folder = Path(folder).expanduser().resolve() if folder is not None else Path(stored)
         if stored != str(self.folder):
             with self.catalog.write(bump=False) as w:  # new index, or one moved with its folder
@@ -81,7 +93,7 @@ class Collection:
         self.model = self._resolve_model(encoder.name if encoder is not None else model, reindex)
 
     @classmethod
-    def find(cls, folder: str | Path = ".", **kw) -> "Collection":
+    def find(cls, folder: str | Path = ".", **kw) -> Collection:
         """The collection that covers `folder`: its own index, an indexed ancestor's (scoped to
         `folder`), or a new index for `folder`."""
         if not Path(folder).expanduser().is_dir():
@@ -97,12 +109,14 @@ class Collection:
         stored = self.catalog.meta("model")
         spec = normalize_spec(requested) if requested else (stored or DEFAULT_MODEL)
         if spec.split(":")[0] == "preclip" or getattr(self._encoder, "needs_fit", False):
-            raise CliplabError(f"model {spec!r} is fitted on the data it embeds, so it cannot build an "
-                               "incremental index: use lite, conse or a CLIP checkpoint")
+            raise CliplabError(
+                f"model {spec!r} is fitted on the data it embeds, so it cannot build an "
+                "incremental index: use lite, conse or a CLIP checkpoint"
+            )
         if reindex:
             with self._locked(wait=False), self.catalog.write() as w:
                 w.clear()
-                w.con.execute("DELETE FROM meta WHERE key='dim'")
+                w.del_meta("dim", "model_info")
                 w.set_meta(model=spec, epoch=os.urandom(6).hex())
             self.ann.drop()
         elif stored != spec:
@@ -110,9 +124,10 @@ class Collection:
                 raise IndexMismatchError(
                     f"the index {self.index_dir} was built with model {stored!r} ({self.catalog.dim}-d); "
                     f"you asked for {spec!r}. Use --model {stored} (or no --model), or --reindex to rebuild "
-                    f"it with {spec}.")
+                    f"it with {spec}."
+                )
             with self.catalog.write(bump=False) as w:  # a new (or empty) index takes the model asked for
-                w.con.execute("DELETE FROM meta WHERE key='dim'")
+                w.del_meta("dim", "model_info")
                 w.set_meta(model=spec)
         return spec
 
@@ -122,7 +137,7 @@ class Collection:
             if self._loader is not None:
                 self._encoder = self._loader(self.model)
             else:
-                from cliplab.models import load_encoder
+                from cliplab.runtime import load_encoder
 
                 self._encoder = load_encoder(self.model)
         enc = self._encoder
@@ -131,26 +146,38 @@ class Collection:
             with self.catalog.write(bump=False) as w:
                 w.set_meta(dim=str(enc.dim), model_info=_fingerprint(enc))
         elif dim != enc.dim:
-            raise IndexMismatchError(f"model {self.model!r} gives {enc.dim}-d vectors but the index holds "
-                                     f"{dim}-d ones: rebuild it with --reindex")
+            raise IndexMismatchError(
+                f"model {self.model!r} gives {enc.dim}-d vectors but the index holds "
+                f"{dim}-d ones: rebuild it with --reindex"
+            )
         else:
             stored = self.catalog.meta("model_info")
             if stored and json.loads(stored) != _fingerprint(enc):
+                changed = _differences(json.loads(stored), _fingerprint(enc))
                 raise IndexMismatchError(
-                    f"model {self.model!r} is not the one this index was built with (then: {stored}; now: "
-                    f"{json.dumps(_fingerprint(enc))}): rebuild it with --reindex")
+                    f"model {self.model!r} has changed since this index was built ({changed}), "
+                    "so its vectors no longer match: rebuild the index with --reindex"
+                )
         return enc
 
     # --- indexing -------------------------------------------------------------------------------
-    def update(self, progress: bool | Callable[[int, int], None] = False, under: str | None = None,
-               wait: bool = False) -> SyncStats:
+    def update(
+        self,
+        progress: bool | Callable[[int, int], None] = False,
+        under: str | None = None,
+        wait: bool = False,
+        before: Callable[[Plan], None] | None = None,
+    ) -> SyncStats:
         """Embed new and changed images, drop deleted ones. No change → no model load, no writes.
 
         `progress`: True for a progress bar, or a callable(done, total) run after each commit.
+        `before(plan)`: runs when there is work, before any write (may raise to refuse it).
         Raises IndexBusyError if another process is updating (unless `wait`).
         """
         with self._locked(wait):
-            stats = sync(self.catalog, self.folder, self.encoder, self._scope(under), self.batch_size, progress)
+            stats = sync(
+                self.catalog, self.folder, self.encoder, self._scope(under), self.batch_size, progress, before=before
+            )
             if stats.new or stats.changed or stats.deleted:
                 self.ann.get(save=True)
                 self.catalog.checkpoint()
@@ -162,8 +189,9 @@ class Collection:
         return {"new": s.new, "changed": s.changed, "deleted": s.deleted}
 
     # --- search ---------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, threshold: float | None = None, under: str | None = None,
-               glob: str | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 10, threshold: float | None = None, under: str | None = None, glob: str | None = None
+    ) -> list[Hit]:
         """Text → the k most similar images (cosine), best first."""
         if not str(query).strip():
             raise CliplabError("empty query: give some text (or search by --image)")
@@ -172,10 +200,17 @@ class Collection:
         vec = self.encoder().encode_texts([str(query)])[0]
         return self.search_vector(vec, k, threshold, under, glob)
 
-    def search_image(self, image: str | Path, k: int = 10, threshold: float | None = None,
-                     under: str | None = None, glob: str | None = None) -> list[Hit]:
+    def search_image(
+        self,
+        image: str | Path,
+        k: int = 10,
+        threshold: float | None = None,
+        under: str | None = None,
+        glob: str | None = None,
+    ) -> list[Hit]:
         """Image → the k most similar other images. An indexed, unchanged file reuses its stored vector."""
         from cliplab.data.images import is_url, load_image  # load_image raises ImageError with the reason
+        from cliplab.errors import ImageError
 
         if not self.catalog.count_vectors():
             return []
@@ -186,11 +221,22 @@ class Collection:
             path = path.parent.resolve() / path.name  # resolve folders, not a symlinked file itself
             fid, vec = self._stored_vector(path)
         if vec is None:
-            vec = self.encoder().encode_images([load_image(path)])[0]
+            try:
+                img = load_image(path)
+            except ImageError as e:
+                raise ImageError(f"query image {image}: {e}") from None
+            vec = self.encoder().encode_images([img])[0]
         return self.search_vector(vec, k, threshold, under, glob, exclude=() if fid is None else (fid,))
 
-    def search_vector(self, vector: np.ndarray, k: int = 10, threshold: float | None = None,
-                      under: str | None = None, glob: str | None = None, exclude: Sequence[int] = ()) -> list[Hit]:
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        k: int = 10,
+        threshold: float | None = None,
+        under: str | None = None,
+        glob: str | None = None,
+        exclude: Sequence[int] = (),
+    ) -> list[Hit]:
         if k < 1:
             raise CliplabError("top-k must be at least 1")
         q = l2_normalize(np.asarray(vector, np.float32).reshape(1, -1))
@@ -203,7 +249,7 @@ class Collection:
             if len(allowed) <= EXACT_FILTER_MAX:  # small subset: exact, straight from the catalog
                 ids, vecs = self.catalog.vectors(ids=allowed)
                 scores = vecs @ q[0]
-                order = np.argsort(-scores, kind="stable")[:k + len(exclude)]
+                order = np.argsort(-scores, kind="stable")[: k + len(exclude)]
                 return self._hits(scores[order], ids[order], k, threshold, exclude)
         ann = self.ann.get()
         if ann is None:
@@ -225,7 +271,7 @@ class Collection:
             rel = paths.get(int(i))
             if rel is None or int(i) in exclude or (threshold is not None and s < threshold):
                 continue
-            hits.append(Hit(len(hits) + 1, round(float(s), 6), str(self.folder / rel), rel))
+            hits.append(Hit(len(hits) + 1, round(float(s), 6), str(self.folder / rel), rel, int(i)))
             if len(hits) == k:
                 break
         return hits
@@ -236,58 +282,33 @@ class Collection:
             rel = path.relative_to(self.folder).as_posix()
         except ValueError:
             return None, None
-        row = self.catalog.con.execute("SELECT size, mtime_ns FROM files WHERE path=?", (rel,)).fetchone()
+        state = self.catalog.file_state(rel)
         fid = self.catalog.id_of(rel)
-        if row is None or fid is None:
+        if state is None or fid is None:
             return None, None
         st = path.stat() if path.exists() else None
-        if st is None or (st.st_size, st.st_mtime_ns) != tuple(row):
+        if st is None or (st.st_size, st.st_mtime_ns) != (state.size, state.mtime_ns):
             return fid, None  # changed since indexing: embed it afresh, still skip its old self
         return fid, self.catalog.vectors(ids=[fid])[1][0]
 
     # --- duplicates -----------------------------------------------------------------------------
-    def duplicates(self, threshold: float = 0.95, under: str | None = None, glob: str | None = None,
-                   max_neighbours: int = 32) -> list[DuplicateGroup]:
+    def duplicates(
+        self, threshold: float = 0.95, under: str | None = None, glob: str | None = None, max_neighbours: int = 32
+    ) -> list[DuplicateGroup]:
         """Groups of images whose vectors are at least `threshold` similar (connected components:
         A~B and B~C group A, B, C). Exact up to EXACT_FILTER_MAX images, ANN neighbours above."""
-        import faiss
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
         ids, vecs = self.catalog.vectors(self._scope(under), glob)
-        n = len(ids)
-        if n < 2:
+        if len(ids) < 2:
             return []
-        rows, cols, vals = [], [], []
-        if n <= EXACT_FILTER_MAX:
-            flat = faiss.IndexFlatIP(vecs.shape[1])
-            flat.add(vecs)
-            for s in range(0, n, 2048):
-                lims, d, j = flat.range_search(vecs[s:s + 2048], float(threshold) - 1e-6)
-                qi = np.repeat(np.arange(s, min(s + 2048, n)), np.diff(lims).astype(np.int64))
-                rows.append(qi), cols.append(j), vals.append(d)
-        else:
-            pos = {int(i): p for p, i in enumerate(ids)}
-            ann = self.ann.get()
-            allowed = ids if (under or glob or self.scope) else None
-            for s in range(0, n, 2048):
-                d, j = ann.search(vecs[s:s + 2048], max_neighbours + 1, allowed)
-                keep = (j >= 0) & (d >= threshold)
-                qi = np.repeat(np.arange(s, min(s + 2048, n))[:, None], j.shape[1], 1)[keep]
-                rows.append(qi), cols.append(np.array([pos.get(int(x), -1) for x in j[keep]])), vals.append(d[keep])
-        r, c, v = (np.concatenate(x) for x in (rows, cols, vals))
-        keep = (c >= 0) & (r != c)
-        r, c, v = r[keep], c[keep], v[keep]
-        n_groups, label = connected_components(coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n)), directed=False)
+        ann = self.ann.get if len(ids) > EXACT_FILTER_MAX else None
+        filtered = bool(under or glob or self.scope)
+        groups = duplicate_groups(ids, vecs, threshold, ann, filtered, max_neighbours)
         paths = self.catalog.paths(ids.tolist())
-        groups: list[DuplicateGroup] = []
-        for g in np.flatnonzero(np.bincount(label, minlength=n_groups) >= 2):
-            members = np.flatnonzero(label == g)
-            edge = (label[r] == g)
-            groups.append(DuplicateGroup(sorted(str(self.folder / paths[int(ids[m])]) for m in members
-                                                if int(ids[m]) in paths),
-                                         round(float(v[edge].min()), 6), round(float(v[edge].max()), 6)))
-        return sorted((g for g in groups if len(g.paths) >= 2), key=lambda g: (-len(g.paths), g.paths[0]))
+        out = [
+            DuplicateGroup(sorted(str(self.folder / paths[i]) for i in members if i in paths), lo, hi)
+            for members, lo, hi in groups
+        ]
+        return sorted((g for g in out if len(g.paths) >= 2), key=lambda g: (-len(g.paths), g.paths[0]))
 
     # --- status ---------------------------------------------------------------------------------
     def status(self, check: bool = False, max_failures: int = 50) -> dict:
@@ -297,12 +318,17 @@ class Collection:
         failures = self.catalog.failures(self.scope)
         size = self.catalog.size_on_disk()
         out = {
-            "folder": str(self.folder), "scope": self.scope, "index_dir": str(self.index_dir),
-            "model": meta.get("model"), "dim": int(meta["dim"]) if meta.get("dim") else None,
-            "schema_version": int(meta["schema_version"]), **counts,
+            "folder": str(self.folder),
+            "scope": self.scope,
+            "index_dir": str(self.index_dir),
+            "model": meta.get("model"),
+            "dim": int(meta["dim"]) if meta.get("dim") else None,
+            "schema_version": int(meta["schema_version"]),
+            **counts,
             "failure_reasons": dict(Counter(_reason_kind(e) for _, e in failures).most_common()),
             "failures": [{"path": p, "reason": e} for p, e in failures[:max_failures]],
-            "size_bytes": size, "bytes_per_image": round(size / counts["indexed"]) if counts["indexed"] else None,
+            "size_bytes": size,
+            "bytes_per_image": round(size / counts["indexed"]) if counts["indexed"] else None,
             "search": "exact (flat)" if counts["indexed"] < ANN_THRESHOLD else "approximate (IVF, tuned)",
             "updated_at": _iso(meta.get("updated_at")),
         }
@@ -311,23 +337,52 @@ class Collection:
         return out
 
     def describe(self) -> dict:
-        return {"folder": str(self.folder), "index_dir": str(self.index_dir), "model": self.model,
-                "scope": self.scope}
+        out = {"folder": str(self.folder), "index_dir": str(self.index_dir), "model": self.model, "scope": self.scope}
+        if self._encoder is not None:  # the runtime that embedded/searched in this process
+            from cliplab.runtime import runtime_of
+
+            out.update(runtime_of(self._encoder))
+        return out
 
     def close(self) -> None:
         self.catalog.close()
 
-    def __enter__(self) -> "Collection":
+    def discard_if_empty(self) -> bool:
+        """Remove this index if it holds no file at all (one opened by a command that then refused
+        to index); only the files an index consists of are deleted, never anything else in its folder."""
+        if any(self.catalog.counts().values()):
+            return False
+        self.close()
+        self.ann.drop()
+        for name in (CATALOG_NAME, f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm", "lock"):
+            (self.index_dir / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.index_dir.rmdir()
+        return True
+
+    def __enter__(self) -> Collection:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def under_path(self, under: str | None) -> Path:
+        """The folder a `--under` names (relative to the collection's scope)."""
+        scope = self._scope(under)
+        return self.folder / scope if scope else self.folder
+
+    def count_under(self, under: str | None = None, glob: str | None = None) -> int:
+        """How many indexed images a search with these filters can return."""
+        return len(self.catalog.ids_matching(self._scope(under), glob))
 
     # --- helpers --------------------------------------------------------------------------------
     def _scope(self, under: str | None) -> str | None:
         """Sub-folders are relative to the collection's scope (the folder a user is in)."""
         if under is None:
             return self.scope
+        under = under.strip()
+        while under.startswith("./"):  # `--under ./2024` as typed in a shell
+            under = under[2:]
         under = under.strip("/")
         if under in ("", "."):
             return self.scope
@@ -349,8 +404,10 @@ class Collection:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
-                raise IndexBusyError(f"another process is updating the index {self.index_dir}; "
-                                     "wait for it (searches still work on what it has committed)") from None
+                raise IndexBusyError(
+                    f"another process is updating the index {self.index_dir}; "
+                    "wait for it (searches still work on what it has committed)"
+                ) from None
             self._lock_fd = fd
             yield
         finally:
@@ -360,8 +417,21 @@ class Collection:
 
 def _fingerprint(enc: Encoder) -> dict:
     """What identifies a model's vectors: its description without the softmax temperature, which
-    can be re-calibrated without changing a single vector. (Same name, other weights → mismatch.)"""
-    return json.loads(json.dumps({k: v for k, v in enc.describe().items() if k != "logit_scale"}, default=str))
+    can be re-calibrated without changing a single vector. (Same name, other weights → mismatch.)
+    The runtime (torch / ONNX, fp32 / int8, device) is not part of it: an index built with one is
+    searchable with another."""
+    from cliplab.runtime import without_runtime
+
+    return json.loads(
+        json.dumps({k: v for k, v in without_runtime(enc.describe()).items() if k != "logit_scale"}, default=str)
+    )
+
+
+def _differences(then: dict, now: dict) -> str:
+    """'its image_tower was X, now Y; …' for the fields of two model fingerprints that differ."""
+    keys = [k for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)]
+    parts = [f"{k} was {then.get(k, 'absent')}, now {now.get(k, 'absent')}" for k in keys[:3]]
+    return "; ".join(parts) + (f"; and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
 def _reason_kind(reason: str | None) -> str:

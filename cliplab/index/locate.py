@@ -5,10 +5,10 @@ CLIPLAB_INDEX_HOME defaults to `$XDG_DATA_HOME/cliplab/indexes` (`~/.local/share
 Nothing is written into image folders, so read-only and shared folders can be indexed. An explicit
 `index_dir` (CLI `--index DIR`) overrides this.
 """
+
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
@@ -16,11 +16,9 @@ from cliplab.index.catalog import catalog_exists
 
 
 def index_home() -> Path:
-    env = os.environ.get("CLIPLAB_INDEX_HOME")
-    if env:
-        return Path(env).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "cliplab" / "indexes"
+    from cliplab.settings import settings
+
+    return settings().index_home
 
 
 def default_index_dir(folder: str | Path) -> Path:

@@ -8,34 +8,34 @@ Order of work, each step committed on its own so a kill at any moment loses at m
 A file is only marked indexed together with its vector, so a re-run after a crash simply finds the
 uncommitted files still new or changed.
 """
+
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cliplab.data.images import IMAGE_EXTENSIONS
+from cliplab.data.files import broken_link_reason, walk_images
 from cliplab.errors import CliplabError
 from cliplab.index.catalog import Catalog
 from cliplab.models.base import Encoder
 
-Progress = Callable[[int, int], None]   # (files done, files to do), called after each commit
+Progress = Callable[[int, int], None]  # (files done, files to do), called after each commit
 
 
 @dataclass
 class SyncStats:
-    scanned: int = 0      # image files found
+    scanned: int = 0  # image files found
     unchanged: int = 0
     new: int = 0
     changed: int = 0
     deleted: int = 0
-    reused: int = 0       # took the vector of identical content (rename, copy, touch): no model
-    embedded: int = 0     # went through the model
-    failed: int = 0       # could not be used (reasons in the catalog)
+    reused: int = 0  # took the vector of identical content (rename, copy, touch): no model
+    embedded: int = 0  # went through the model
+    failed: int = 0  # could not be used (reasons in the catalog)
     seconds: float = 0.0
     model_loaded: bool = False
     failures: list = field(default_factory=list)  # (path, reason) of this run
@@ -47,33 +47,11 @@ class SyncStats:
 def scan(root: Path, under: str | None = None) -> dict[str, tuple[int, int]]:
     """relative path → (size, mtime_ns) of every image file below root[/under].
 
-    Hidden folders (.git, .cliplab, .thumbnails, …) are skipped; symlinked files are followed,
-    symlinked folders are not (no loops).
+    Hidden folders (.git, .cliplab, .thumbnails, …) are skipped; symlinked files and folders are
+    followed (each real folder once, so link loops end). A broken symlink is listed with size and
+    mtime -1, so it is recorded as failed (with the reason) and retried once its target exists.
     """
-    out: dict[str, tuple[int, int]] = {}
-    start = root / under if under else root
-    prefix = (under.strip("/") + "/") if under else ""
-    if not start.is_dir():
-        return out
-    stack = [(str(start), prefix)]
-    while stack:
-        path, rel = stack.pop()
-        try:
-            entries = list(os.scandir(path))
-        except OSError:
-            continue  # unreadable folder: its files simply aren't seen
-        for e in entries:
-            if e.name.startswith("."):
-                continue
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append((e.path, rel + e.name + "/"))
-                elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS and e.is_file():
-                    st = e.stat()
-                    out[rel + e.name] = (int(st.st_size), int(st.st_mtime_ns))
-            except OSError:
-                continue  # dangling link or a file that vanished mid-scan
-    return out
+    return {f.rel: (f.size, f.mtime_ns) for f in walk_images(root, under)}
 
 
 def file_hash(path: str | Path) -> str | None:
@@ -89,7 +67,7 @@ def file_hash(path: str | Path) -> str | None:
 
 @dataclass
 class Plan:
-    todo: list[str]                     # new + changed, sorted
+    todo: list[str]  # new + changed, sorted
     deleted: list[str]
     found: dict[str, tuple[int, int]]
     stats: SyncStats
@@ -101,35 +79,60 @@ def plan(catalog: Catalog, root: Path, under: str | None = None) -> Plan:
     new = [p for p in found if p not in known]
     changed = [p for p, (s, m) in found.items() if p in known and (known[p].size, known[p].mtime_ns) != (s, m)]
     deleted = sorted(p for p in known if p not in found)
-    stats = SyncStats(scanned=len(found), new=len(new), changed=len(changed), deleted=len(deleted),
-                      unchanged=len(found) - len(new) - len(changed))
+    stats = SyncStats(
+        scanned=len(found),
+        new=len(new),
+        changed=len(changed),
+        deleted=len(deleted),
+        unchanged=len(found) - len(new) - len(changed),
+    )
     return Plan(sorted(new + changed), deleted, found, stats)
 
 
-def sync(catalog: Catalog, root: Path, get_encoder: Callable[[], Encoder], under: str | None = None,
-         batch_size: int | None = None, progress: bool | Progress = False, workers: int | None = None) -> SyncStats:
-    """Bring the catalog in line with the folder. `get_encoder` is only called if images need the model."""
+def sync(
+    catalog: Catalog,
+    root: Path,
+    get_encoder: Callable[[], Encoder],
+    under: str | None = None,
+    batch_size: int | None = None,
+    progress: bool | Progress = False,
+    workers: int | None = None,
+    before: Callable[[Plan], None] | None = None,
+) -> SyncStats:
+    """Bring the catalog in line with the folder. `get_encoder` is only called if images need the model.
+
+    `before(plan)` runs once there is work, before anything is written: it may raise to refuse
+    (e.g. too many files for an implicit index) or announce what is about to happen.
+    """
     t0 = time.perf_counter()
+    if not root.is_dir():  # unmounted or deleted: an empty scan must not drop every indexed file
+        raise CliplabError(f"folder {root} does not exist (moved, deleted or not mounted); the index is left as it is")
     p = plan(catalog, root, under)
     stats = p.stats
     if not p.todo and not p.deleted:
         stats.seconds = time.perf_counter() - t0
         return stats
+    if before is not None:
+        before(p)
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # hashing is I/O + C code: threads overlap well
         hashes = dict(zip(p.todo, pool.map(file_hash, [root / f for f in p.todo])))
     known = catalog.file_states(under)
     reuse = catalog.blobs_by_hash(hashes.values())
-    touched = [f for f in p.todo if f in known and known[f].status == "ok" and hashes[f]
-               and known[f].hash == hashes[f]]
-    copied = [f for f in p.todo if f not in set(touched) and hashes[f] in reuse]
+    touched = {f for f in p.todo if f in known and known[f].status == "ok" and hashes[f] and known[f].hash == hashes[f]}
+    copied = [f for f in p.todo if f not in touched and hashes[f] in reuse]
+    broken = [f for f in p.todo if p.found[f][0] < 0]  # broken symlinks: failed with the reason, no model
     with catalog.write() as w:
         w.delete(p.deleted)
-        w.touch([(f, *p.found[f]) for f in touched])
+        w.touch([(f, *p.found[f]) for f in sorted(touched)])
         w.put_ok([(f, *p.found[f], hashes[f]) for f in copied], [reuse[hashes[f]] for f in copied])
+        w.put_failed([(f, *p.found[f], None, broken_link_reason(root / f)) for f in broken])
     stats.reused = len(touched) + len(copied)
-    rest = [f for f in p.todo if f not in set(touched) | set(copied)]
-    done = stats.reused
+    stats.failed = len(broken)
+    stats.failures = [(f, broken_link_reason(root / f)) for f in broken]
+    skip = touched | set(copied) | set(broken)
+    rest = [f for f in p.todo if f not in skip]
+    done = stats.reused + stats.failed
     if callable(progress):
         progress(done, len(p.todo))
     if not rest:
@@ -143,10 +146,18 @@ def sync(catalog: Catalog, root: Path, get_encoder: Callable[[], Encoder], under
     encoder = get_encoder()
     stats.model_loaded = True
     if getattr(encoder, "needs_fit", False):
-        raise CliplabError(f"model {encoder.name!r} is fitted on the data it embeds, so it cannot build an "
-                           "incremental index: use lite, conse or a CLIP checkpoint")
-    batches = iter_image_batches(encoder, [str(root / f) for f in rest], batch_size=batch_size, workers=workers,
-                                 progress=progress is True, description="indexing")
+        raise CliplabError(
+            f"model {encoder.name!r} is fitted on the data it embeds, so it cannot build an "
+            "incremental index: use lite, conse or a CLIP checkpoint"
+        )
+    batches = iter_image_batches(
+        encoder,
+        [str(root / f) for f in rest],
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress is True,
+        description="indexing",
+    )
     for b in batches:
         ok = [rest[i] for i in b.indices]
         bad = [(rest[i], reason) for i, _, reason in b.failures]

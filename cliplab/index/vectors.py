@@ -5,6 +5,7 @@ date with `apply` (deltas by generation), and saved next to the catalog only as 
 IVF's `nprobe` is tuned at build time against exact search on a sample of the collection's own
 vectors, so recall@10 holds at the target on this data, whatever its distribution.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,12 +16,42 @@ from typing import Sequence
 import faiss
 import numpy as np
 
-ANN_THRESHOLD = 50_000      # below: IndexFlatIP (exact, ~5 ms a query at 50k×384 on 2 cores)
-TARGET_RECALL = 0.96        # tuning target for recall@10 on the harder calibration set (promise: ≥ 0.95)
+ANN_THRESHOLD = 50_000  # below: IndexFlatIP (exact, ~5 ms a query at 50k×384 on 2 cores)
+TARGET_RECALL = 0.96  # tuning target for recall@10 on the harder calibration set (promise: ≥ 0.95)
 TUNE_QUERIES = 256
 TUNE_K = 10
-_NPROBES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
-            1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 32768, 65536]
+_NPROBES = [
+    1,
+    2,
+    3,
+    4,
+    6,
+    8,
+    12,
+    16,
+    24,
+    32,
+    48,
+    64,
+    96,
+    128,
+    192,
+    256,
+    384,
+    512,
+    768,
+    1024,
+    1536,
+    2048,
+    3072,
+    4096,
+    6144,
+    8192,
+    12288,
+    16384,
+    32768,
+    65536,
+]
 
 
 def ideal_nlist(n: int) -> int:
@@ -36,8 +67,12 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
 
 def exact_knn(queries: np.ndarray, data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact inner-product top-k, positions into `data` (no copy of `data`)."""
-    return faiss.knn(np.ascontiguousarray(queries, np.float32), np.ascontiguousarray(data, np.float32),
-                     k, metric=faiss.METRIC_INNER_PRODUCT)
+    return faiss.knn(
+        np.ascontiguousarray(queries, np.float32),
+        np.ascontiguousarray(data, np.float32),
+        k,
+        metric=faiss.METRIC_INNER_PRODUCT,
+    )
 
 
 class VectorIndex:
@@ -49,8 +84,15 @@ class VectorIndex:
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, kind: str | None = None, dim: int | None = None,
-              target_recall: float = TARGET_RECALL, seed: int = 0) -> "VectorIndex":
+    def build(
+        cls,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        kind: str | None = None,
+        dim: int | None = None,
+        target_recall: float = TARGET_RECALL,
+        seed: int = 0,
+    ) -> VectorIndex:
         vectors = np.ascontiguousarray(vectors, np.float32)
         ids = np.ascontiguousarray(ids, np.int64)
         n = len(ids)
@@ -64,9 +106,10 @@ class VectorIndex:
         if kind != "ivf":
             raise ValueError(f"unknown index kind {kind!r}")
         nlist = ideal_nlist(n)
-        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_fp16,
-                                              faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter = 10           # k-means converges enough for routing; halves the build
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
+        index.cp.niter = 10  # k-means converges enough for routing; halves the build
         index.cp.seed = seed
         rng = np.random.default_rng(seed)
         sample = vectors if n <= 48 * nlist else vectors[np.sort(rng.choice(n, 48 * nlist, replace=False))]
@@ -76,8 +119,13 @@ class VectorIndex:
         out.tune(vectors, ids, target_recall, rng)
         return out
 
-    def tune(self, vectors: np.ndarray, ids: np.ndarray, target: float = TARGET_RECALL,
-             rng: np.random.Generator | None = None) -> float:
+    def tune(
+        self,
+        vectors: np.ndarray,
+        ids: np.ndarray,
+        target: float = TARGET_RECALL,
+        rng: np.random.Generator | None = None,
+    ) -> float:
         """Smallest nprobe whose recall@10 reaches `target` on two calibration sets: sampled members
         (self excluded: image→image) and midpoints of two random members. Midpoints fall between
         clusters, the hard case for IVF, and stand in for text queries, which sit away from every
@@ -96,8 +144,9 @@ class VectorIndex:
         recall = 0.0
         for nprobe in [p for p in _NPROBES if p < ivf.nlist] + [ivf.nlist]:
             ivf.nprobe = nprobe
-            r_members = recall_at_k(_drop_self(self.index.search(members, TUNE_K + 1)[1], ids[pick], TUNE_K),
-                                    truth_members)
+            r_members = recall_at_k(
+                _drop_self(self.index.search(members, TUNE_K + 1)[1], ids[pick], TUNE_K), truth_members
+            )
             r_mids = recall_at_k(self.index.search(mids, TUNE_K)[1], truth_mids)
             recall = min(r_members, r_mids)
             if recall >= target:
@@ -180,7 +229,7 @@ class VectorIndex:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "VectorIndex":
+    def load(cls, path: str | Path) -> VectorIndex:
         return cls(faiss.read_index(str(path)))
 
 

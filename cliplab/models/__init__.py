@@ -1,4 +1,5 @@
 """Encoders: the interface, the spec registry and every backend."""
+
 from cliplab.models.base import Encoder, l2_normalize
 from cliplab.models.registry import load_encoder
 

@@ -8,6 +8,7 @@ autograd), `module` (the torch module whose weights a checkpoint stores when `st
 The towers a trained model runs (`checkpoint.TrainedImageTower` / `TrainedTextTower`) are a
 backbone plus a head.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,8 +39,10 @@ def parse_tower_spec(spec: str, side: str) -> tuple[str, str, bool]:
     if side == "text" and base in ("minilm", "all-minilm-l6-v2"):
         return "minilm", "all-MiniLM-L6-v2", flag == "random"
     have = "efficientnet-lite0|lite1|lite2" if side == "image" else "minilm"
-    raise ModelNotFoundError(f"unknown {side} tower {spec!r} (have: {have}, clip:<folder or hub id>; "
-                             "add ':random' for random initial weights)")
+    raise ModelNotFoundError(
+        f"unknown {side} tower {spec!r} (have: {have}, clip:<folder or hub id>; "
+        "add ':random' for random initial weights)"
+    )
 
 
 def _freeze_all_but(module: torch.nn.Module, trainable: list) -> None:
@@ -62,8 +65,12 @@ class _Backbone:
     random_init = False
 
     def record(self) -> dict:
-        return {"spec": self.spec, "train_last": self.train_last, "random_init": self.random_init,
-                "stored": self.store_weights}
+        return {
+            "spec": self.spec,
+            "train_last": self.train_last,
+            "random_init": self.random_init,
+            "stored": self.store_weights,
+        }
 
     def save_assets(self, out: Path) -> None:
         pass
@@ -86,6 +93,7 @@ class _Backbone:
 
 class EfficientNetBackbone(_Backbone):
     """EfficientNet-Lite: {"pooled": (N, 1280), "logits": (N, 1000) ImageNet}."""
+
     kind = "efficientnet"
     batch_size = 16  # small batches stay in cache: faster on a CPU for this CNN
     feature_dims = {"pooled": 1280, "logits": 1000}
@@ -153,6 +161,7 @@ class EfficientNetBackbone(_Backbone):
 
 class MiniLMBackbone(_Backbone):
     """all-MiniLM-L6-v2 sentence embeddings: {"text": (N, 384)}, unit length."""
+
     kind = "minilm"
     dim = 384
     feature_dims = {"text": 384}
@@ -189,8 +198,11 @@ class MiniLMBackbone(_Backbone):
         return self._base.tokenize(texts)  # a fine-tuned copy keeps the package's tokenizer
 
     def runtime_config(self) -> dict:
-        return {"tokenizer_file": str(self._base.tokenizer_file), "max_length": self._base.max_length,
-                "inputs": ["input_ids", "attention_mask", "token_type_ids"]}
+        return {
+            "tokenizer_file": str(self._base.tokenizer_file),
+            "max_length": self._base.max_length,
+            "inputs": ["input_ids", "attention_mask", "token_type_ids"],
+        }
 
     def graph(self) -> torch.nn.Module:
         from cliplab.models.pretrained import SentenceEmbedding
@@ -211,7 +223,7 @@ class MiniLMBackbone(_Backbone):
         if self.module is None:  # the frozen package model: same answer every time, so compute once
             return _frozen_class_prompts().copy()
         prompts = [CLASS_TEMPLATE.format(c) for c in imagenet_classnames()]
-        return torch.cat([self.run(prompts[i:i + 256])["text"] for i in range(0, len(prompts), 256)]).numpy()
+        return torch.cat([self.run(prompts[i : i + 256])["text"] for i in range(0, len(prompts), 256)]).numpy()
 
 
 @functools.lru_cache(maxsize=1)
@@ -225,10 +237,11 @@ def _frozen_class_prompts() -> np.ndarray:
 
 class _CLIPSide(_Backbone):
     """One side of a Hugging Face CLIPModel; both sides of one source share a single model."""
+
     kind = "clip"
     weights_key = "clip"
 
-    def __init__(self, shared: "SharedCLIP", train_last: int):
+    def __init__(self, shared: SharedCLIP, train_last: int):
         self.shared, self.train_last = shared, int(train_last)
         self.spec = f"clip:{shared.source}"
         self.module = shared.encoder.clip
@@ -301,8 +314,9 @@ class CLIPTextBackbone(_CLIPSide):
 
     def forward(self, texts: Sequence[str]) -> dict:
         enc = self.shared.encoder
-        tok = enc.tokenizer([str(t) for t in texts], padding=True, truncation=True,
-                            max_length=enc.max_length, return_tensors="pt")
+        tok = enc.tokenizer(
+            [str(t) for t in texts], padding=True, truncation=True, max_length=enc.max_length, return_tensors="pt"
+        )
         out = self.module.text_model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
         return {"text": F.normalize(self.module.text_projection(out.pooler_output), dim=-1)}
 
@@ -406,5 +420,3 @@ def build_towers(image_cfg: dict, text_cfg: dict, source_dir: Path | None = None
             cls = CLIPImageBackbone if side == "image" else CLIPTextBackbone
             towers.append(cls(clip(cfg.get("source", name), stored), last))
     return towers[0], towers[1]
-
-

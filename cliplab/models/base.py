@@ -4,6 +4,7 @@ An encoder turns PIL images and strings into L2-normalised float32 vectors in on
 Image encoding is split in two steps so the pipeline can run `preprocess` (PIL → array) in worker
 threads while the model runs `encode_image_batch` on the previous batch.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,11 +28,11 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 
 
 class Encoder(ABC):
-    name: str = "encoder"          # the spec it was loaded from; shown in every output
-    dim: int = 0                   # size of the shared embedding space
-    logit_scale: float = 100.0     # multiplies cosine similarities before softmax (zero-shot)
-    image_batch_size: int = 32     # a good default batch for this model on a CPU
-    needs_fit: bool = False        # True for baselines fitted on the data being analysed (preclip)
+    name: str = "encoder"  # the spec it was loaded from; shown in every output
+    dim: int = 0  # size of the shared embedding space
+    logit_scale: float = 100.0  # multiplies cosine similarities before softmax (zero-shot)
+    image_batch_size: int = 32  # a good default batch for this model on a CPU
+    needs_fit: bool = False  # True for baselines fitted on the data being analysed (preclip)
 
     # --- images -----------------------------------------------------------------------------
     @abstractmethod
@@ -52,7 +53,7 @@ class Encoder(ABC):
             return np.zeros((0, self.dim), dtype=np.float32)
         bs = self.image_batch_size
         parts = [
-            self.encode_image_batch(np.stack([self.preprocess(im) for im in images[i:i + bs]]))
+            self.encode_image_batch(np.stack([self.preprocess(im) for im in images[i : i + bs]]))
             for i in range(0, len(images), bs)
         ]
         return self.finish_images(np.concatenate(parts))
@@ -62,7 +63,7 @@ class Encoder(ABC):
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Strings → (N, D) L2-normalised float32."""
 
-    def unfitted(self) -> "Encoder":
+    def unfitted(self) -> Encoder:
         """An encoder that fits afresh on the next data (same object unless `needs_fit`)."""
         return self
 

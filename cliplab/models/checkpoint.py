@@ -10,6 +10,7 @@
 Loading needs only this module, the backbones and the heads, never the training code. A trained
 model runs as two towers: backbone + head on each side (`TrainedImageTower`, `TrainedTextTower`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -128,9 +129,14 @@ class TrainedEncoder(TowerEncoder):
         self.config = config
         self.weights_file: Path | None = None  # set when loaded from a checkpoint folder
         self._weights_digest: str | None = None
-        super().__init__(Model(TrainedImageTower(image_tower, heads.image, self.weights_digest),
-                               TrainedTextTower(text_tower, heads.text, self.weights_digest),
-                               name=name, dim=heads.dim))
+        super().__init__(
+            Model(
+                TrainedImageTower(image_tower, heads.image, self.weights_digest),
+                TrainedTextTower(text_tower, heads.text, self.weights_digest),
+                name=name,
+                dim=heads.dim,
+            )
+        )
         self.refresh_scale()
 
     def refresh_scale(self) -> None:
@@ -149,10 +155,14 @@ class TrainedEncoder(TowerEncoder):
         return h.hexdigest()
 
     def describe(self) -> dict:
-        out = {**super().describe(), "image_tower": self.image_tower.spec, "text_tower": self.text_tower.spec,
-               "image_head": self.config["image_side"]["head"]["kind"],
-               "text_head": self.config["text_side"]["head"]["kind"],
-               "preprocess": short_digest(self.image_tower.id)}
+        out = {
+            **super().describe(),
+            "image_tower": self.image_tower.spec,
+            "text_tower": self.text_tower.spec,
+            "image_head": self.config["image_side"]["head"]["kind"],
+            "text_head": self.config["text_side"]["head"]["kind"],
+            "preprocess": short_digest(self.image_tower.id),
+        }
         if self.weights_file is not None:  # a loaded checkpoint: retrained weights → another identity
             out["weights"] = self.weights_digest()
         return out
@@ -181,20 +191,33 @@ class TrainedEncoder(TowerEncoder):
 
 
 def _strip(sd: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
 # --- building -------------------------------------------------------------------------------
-def build_encoder(config: dict, source_dir: Path | None = None, name: str = "trained", seed: int = 0,
-                  init_class_emb: bool = True, towers: tuple | None = None) -> TrainedEncoder:
+def build_encoder(
+    config: dict,
+    source_dir: Path | None = None,
+    name: str = "trained",
+    seed: int = 0,
+    init_class_emb: bool = True,
+    towers: tuple | None = None,
+) -> TrainedEncoder:
     """Towers + freshly initialised heads from a checkpoint config (training starts here too)."""
     image_tower, text_tower = towers or build_towers(config["image_tower"], config["text_tower"], source_dir, seed)
     img, txt = config["image_side"], config["text_side"]
     conse_dim = text_tower.dim if hasattr(text_tower, "class_prompt_embeddings") else 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        image = ImageSide(img["inputs"], image_tower.feature_dims, img["head"], img.get("conse_top_t", 10),
-                          conse_dim, img.get("conse_skip", False), img.get("normalize_inputs", True))
+        image = ImageSide(
+            img["inputs"],
+            image_tower.feature_dims,
+            img["head"],
+            img.get("conse_top_t", 10),
+            conse_dim,
+            img.get("conse_skip", False),
+            img.get("normalize_inputs", True),
+        )
         text = TextSide(txt["head"])
         heads = DualHeads(image, text, float(config.get("init_logit_scale", 1 / 0.07)))
     if init_class_emb and hasattr(image, "class_emb"):  # ConSE class prompts in the text tower's space
@@ -233,10 +256,17 @@ def save_checkpoint(encoder: TrainedEncoder, out_dir: str | Path, extra: dict | 
         tower.save_assets(out)
     encoder.refresh_scale()
     atomic_write_bytes(out / WEIGHTS_FILE, st_save(encoder.state_dict(), metadata={"format": FORMAT}))
-    cfg = {"format": FORMAT, "version": VERSION, **encoder.config, "dim": encoder.dim,
-           "logit_scale": encoder.logit_scale, "weights": WEIGHTS_FILE,
-           "image_tower": encoder.image_tower.record(), "text_tower": encoder.text_tower.record(),
-           **(extra or {})}
+    cfg = {
+        "format": FORMAT,
+        "version": VERSION,
+        **encoder.config,
+        "dim": encoder.dim,
+        "logit_scale": encoder.logit_scale,
+        "weights": WEIGHTS_FILE,
+        "image_tower": encoder.image_tower.record(),
+        "text_tower": encoder.text_tower.record(),
+        **(extra or {}),
+    }
     atomic_write_json(out / CONFIG_FILE, cfg)
     return out
 
@@ -254,8 +284,10 @@ def read_config(path: str | Path) -> dict:
     if cfg.get("format") != FORMAT:
         raise ModelNotFoundError(f"{f}: not a cliplab checkpoint config (format {cfg.get('format')!r})")
     if int(cfg.get("version", 0)) > VERSION:
-        raise ModelNotFoundError(f"{f}: checkpoint version {cfg['version']} is newer than this cliplab "
-                                 f"understands ({VERSION}); upgrade cliplab")
+        raise ModelNotFoundError(
+            f"{f}: checkpoint version {cfg['version']} is newer than this cliplab "
+            f"understands ({VERSION}); upgrade cliplab"
+        )
     return cfg
 
 

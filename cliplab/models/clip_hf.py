@@ -5,6 +5,7 @@ PIL backend, and usable in worker threads without torch); texts go through the c
 tokenizer. `build_random_clip` makes a randomly initialised checkpoint from a real config +
 tokenizer so tests and benchmarks run without downloading weights.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,15 +29,21 @@ from cliplab.models.quiet import quiet as _quiet
 from cliplab.models.tower import EXAMPLE_TEXTS, Model, Tower, TowerEncoder, image_runtime_config, random_pixels
 
 TEXT_BATCH = 256
-TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
-                   "special_tokens_map.json", "preprocessor_config.json")
+TOKENIZER_FILES = (
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "preprocessor_config.json",
+)
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _WIDTHS = {768: "B", 1024: "L", 1280: "H", 1664: "G", 512: "S"}  # vision width → ViT size letter
 
 
 def _one_line(e: BaseException, limit: int = 200) -> str:
     msg = " ".join(str(e).split()) or type(e).__name__
-    return msg if len(msg) <= limit else msg[:limit - 3] + "..."
+    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
 
 
 def _features(out) -> torch.Tensor:
@@ -60,10 +67,13 @@ def _preprocess_from(path: Path, image_size: int) -> ResizeCropNormalize:
     if isinstance(size, dict):  # {"shortest_edge": n}; a {"height", "width"} size falls back to the crop
         size = size.get("shortest_edge", crop)
     return ResizeCropNormalize(
-        shortest_edge=int(size), crop=int(crop),
-        mean=tuple(cfg.get("image_mean", CLIP_MEAN)), std=tuple(cfg.get("image_std", CLIP_STD)),
+        shortest_edge=int(size),
+        crop=int(crop),
+        mean=tuple(cfg.get("image_mean", CLIP_MEAN)),
+        std=tuple(cfg.get("image_std", CLIP_STD)),
         resample=int(cfg.get("resample", Image.BICUBIC)),
-        rescale_factor=float(cfg.get("rescale_factor", 1 / 255)))
+        rescale_factor=float(cfg.get("rescale_factor", 1 / 255)),
+    )
 
 
 class _ImageFeatures(torch.nn.Module):
@@ -140,8 +150,9 @@ class ClipTextTower(Tower):
         return short_digest(f"clip-text|{self.weights()}|{self.max_length}")
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        tok = self.tokenizer([str(t) for t in texts], padding=True, truncation=True,
-                             max_length=self.max_length, return_tensors="np")
+        tok = self.tokenizer(
+            [str(t) for t in texts], padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+        )
         return {k: np.asarray(tok[k], np.int64) for k in ("input_ids", "attention_mask")}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -157,8 +168,11 @@ class ClipTextTower(Tower):
         return self.tokenize([EXAMPLE_TEXTS[i % len(EXAMPLE_TEXTS)] for i in range(n)])
 
     def runtime_config(self) -> dict:
-        return {"tokenizer_file": str(self.tokenizer_file) if self.tokenizer_file else None,
-                "max_length": self.max_length, "inputs": ["input_ids", "attention_mask"]}
+        return {
+            "tokenizer_file": str(self.tokenizer_file) if self.tokenizer_file else None,
+            "max_length": self.max_length,
+            "inputs": ["input_ids", "attention_mask"],
+        }
 
 
 def _weights_digest(clip, source_dir: Path | None) -> str:
@@ -184,15 +198,25 @@ class HFCLIPEncoder(TowerEncoder):
         self.tokenizer = tokenizer
         cfg = model.config
         self.max_length = int(getattr(cfg.text_config, "max_position_embeddings", 77))
-        self._preprocess = _preprocess_from(source_dir, cfg.vision_config.image_size) if source_dir \
+        self._preprocess = (
+            _preprocess_from(source_dir, cfg.vision_config.image_size)
+            if source_dir
             else ResizeCropNormalize(cfg.vision_config.image_size, cfg.vision_config.image_size)
+        )
         self.source_dir = Path(source_dir) if source_dir else None
         self._weights: str | None = None
         tok_file = self.source_dir / "tokenizer.json" if self.source_dir else None
-        super().__init__(Model(
-            ClipImageTower(self.clip, self._preprocess, self.weights),
-            ClipTextTower(self.clip, tokenizer, self.weights, tok_file if tok_file and tok_file.is_file() else None),
-            name=name, dim=int(cfg.projection_dim), logit_scale=float(model.logit_scale.detach().exp())))
+        super().__init__(
+            Model(
+                ClipImageTower(self.clip, self._preprocess, self.weights),
+                ClipTextTower(
+                    self.clip, tokenizer, self.weights, tok_file if tok_file and tok_file.is_file() else None
+                ),
+                name=name,
+                dim=int(cfg.projection_dim),
+                logit_scale=float(model.logit_scale.detach().exp()),
+            )
+        )
 
     def weights(self) -> str:
         """Digest of the weights, computed on first need (hashing a big model in memory is slow)."""
@@ -203,9 +227,16 @@ class HFCLIPEncoder(TowerEncoder):
     def describe(self) -> dict:
         v = self.clip.config.vision_config
         letter = _WIDTHS.get(v.hidden_size)
-        arch = f"ViT-{letter}/{v.patch_size}" if letter else f"ViT(w{v.hidden_size},d{v.num_hidden_layers})/{v.patch_size}"
-        return {**super().describe(), "backend": "transformers", "architecture": arch,
-                "image_size": int(v.image_size), "weights": self.weights()}
+        arch = (
+            f"ViT-{letter}/{v.patch_size}" if letter else f"ViT(w{v.hidden_size},d{v.num_hidden_layers})/{v.patch_size}"
+        )
+        return {
+            **super().describe(),
+            "backend": "transformers",
+            "architecture": arch,
+            "image_size": int(v.image_size),
+            "weights": self.weights(),
+        }
 
 
 def _hub_cache() -> str:
@@ -256,8 +287,9 @@ def load_clip(spec: str) -> HFCLIPEncoder:
             model_type = None
         if model_type != "clip":
             what = "no config.json" if model_type is None else f"model_type {model_type!r}"
-            raise ModelNotFoundError(f"{spec!r} is not a Hugging Face CLIP checkpoint ({what}; "
-                                     "expected config.json with model_type 'clip')")
+            raise ModelNotFoundError(
+                f"{spec!r} is not a Hugging Face CLIP checkpoint ({what}; expected config.json with model_type 'clip')"
+            )
         try:
             model, tok = _from_pretrained(str(path))
         except Exception as e:  # missing weights / tokenizer files, corrupt safetensors, ...
@@ -270,7 +302,8 @@ def load_clip(spec: str) -> HFCLIPEncoder:
         if _offline():
             raise ModelNotFoundError(
                 f"model {spec!r} is not available offline (not in the Hugging Face cache at {_hub_cache()}). "
-                "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite.") from None
+                "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite."
+            ) from None
         try:
             if not _hub_reachable():
                 raise OSError("no network connection to the Hugging Face hub")
@@ -279,7 +312,8 @@ def load_clip(spec: str) -> HFCLIPEncoder:
             raise ModelNotFoundError(
                 f"model {spec!r} could not be loaded (not in the Hugging Face cache at {_hub_cache()}, "
                 f"download failed: {_one_line(e, 120)}). "
-                "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite.") from None
+                "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite."
+            ) from None
     return HFCLIPEncoder(model, tok, name=spec, source_dir=_cached_snapshot(spec))
 
 
@@ -301,12 +335,16 @@ def is_clip_cached(hub_id: str) -> bool:
         except Exception:  # malformed id
             return False
 
-    return (has("config.json") and (has("model.safetensors") or has("pytorch_model.bin"))
-            and (has("tokenizer.json") or has("vocab.json")))
+    return (
+        has("config.json")
+        and (has("model.safetensors") or has("pytorch_model.bin"))
+        and (has("tokenizer.json") or has("vocab.json"))
+    )
 
 
-def build_random_clip(out_dir: str | Path, config_dir: str | Path | None = None, tiny: bool = True,
-                      seed: int = 0) -> Path:
+def build_random_clip(
+    out_dir: str | Path, config_dir: str | Path | None = None, tiny: bool = True, seed: int = 0
+) -> Path:
     """Save a randomly initialised CLIP (safetensors) with the real tokenizer + preprocessing.
 
     `tiny` shrinks both towers (fast tests); otherwise the exact shape of `config_dir`

@@ -5,6 +5,7 @@ training at all. Texts go straight through the sentence encoder.
 As towers: image = EfficientNet logits → softmax → top-T mean of class-prompt vectors;
 text = MiniLM (`pretrained.SentenceTower`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -64,8 +65,10 @@ class ConSEImageTower(EfficientNetImageTower):
         self.name = f"efficientnet-{net.variant}+conse{self.top_t}"
 
     def fingerprint(self) -> str:
-        return short_digest(f"conse|{self.net.fingerprint()}|{self.net.preprocess!r}|{self.top_t}|"
-                            + short_digest(self.class_embeddings.tobytes()))
+        return short_digest(
+            f"conse|{self.net.fingerprint()}|{self.net.preprocess!r}|{self.top_t}|"
+            + short_digest(self.class_embeddings.tobytes())
+        )
 
     def encode(self, batch: np.ndarray) -> np.ndarray:
         _, logits = self.net.run(batch)
@@ -80,10 +83,21 @@ class ConSEEncoder(TowerEncoder):
         self.top_t = top_t
         self.images = efficientnet(variant)
         self.class_embeddings = imagenet_class_embeddings()
-        super().__init__(Model(ConSEImageTower(self.images, self.class_embeddings, top_t), SentenceTower(minilm()),
-                               name=name, dim=minilm().dim, logit_scale=CONSE_LOGIT_SCALE))
+        super().__init__(
+            Model(
+                ConSEImageTower(self.images, self.class_embeddings, top_t),
+                SentenceTower(minilm()),
+                name=name,
+                dim=minilm().dim,
+                logit_scale=CONSE_LOGIT_SCALE,
+            )
+        )
 
     def describe(self) -> dict:
-        return {**super().describe(), "image_tower": f"efficientnet-{self.images.variant}",
-                "preprocess": short_digest(repr(self.images.preprocess)),
-                "text_tower": "all-MiniLM-L6-v2", "top_t": self.top_t}
+        return {
+            **super().describe(),
+            "image_tower": f"efficientnet-{self.images.variant}",
+            "preprocess": short_digest(repr(self.images.preprocess)),
+            "text_tower": "all-MiniLM-L6-v2",
+            "top_t": self.top_t,
+        }

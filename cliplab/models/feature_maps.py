@@ -8,6 +8,7 @@
   patch tokens are laid out on their grid.
 Image towers expose these through `Tower.feature_map` / `Tower.feature_channels`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,10 @@ def parse_layer(layer) -> int | str:
 def block_index(layer, n_blocks: int, what: str) -> int:
     i = layer + n_blocks if layer < 0 else layer
     if not 0 <= i < n_blocks:
-        raise CliplabError(f"layer {layer} out of range: this {what} has {n_blocks} blocks "
-                           f"(0..{n_blocks - 1}, or -{n_blocks}..-1), plus 'stem' and 'head'")
+        raise CliplabError(
+            f"layer {layer} out of range: this {what} has {n_blocks} blocks "
+            f"(0..{n_blocks - 1}, or -{n_blocks}..-1), plus 'stem' and 'head'"
+        )
     return i
 
 

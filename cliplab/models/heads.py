@@ -10,7 +10,16 @@ The image side may combine several tower features (e.g. EfficientNet's pooled ve
 ConSE vector, the ImageNet-probability-weighted mean of class-prompt embeddings) and may add the
 ConSE vector to the head's output ("conse_skip"), which starts training from ConSE's zero-shot
 ability instead of from nothing.
+
+Fusion ("conse_fusion": w in both head configs, 0 < w < 1): each side's output becomes
+L2norm(concat(√w·a, √(1−w)·b)) where, for images, a = the ConSE vector and b = the unit head
+output, and for texts, a = the unit text-tower vector and b = the unit text-head output. The dot
+product of two such vectors is w·cos_conse + (1−w)·cos_heads: the frozen ImageNet classifier's
+knowledge (ConSE) and what the heads learned, mixed in one unit vector that search, the index and
+an ONNX export of the sides use unchanged. w is stored in the config and as a buffer, so the weights
+file (and with it a model's fingerprint) changes with it. Configs without the key load as before.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +34,15 @@ HEAD_KINDS = ("none", "linear", "mlp")
 MAX_LOGIT_SCALE = 100.0  # CLIP clamps the learned temperature here; beyond it training destabilises
 
 
-def head_config(kind: str, in_dim: int, out_dim: int | None = None, hidden: int | None = None,
-                dropout: float = 0.0, skip: bool = False, init: str = "default") -> dict:
+def head_config(
+    kind: str,
+    in_dim: int,
+    out_dim: int | None = None,
+    hidden: int | None = None,
+    dropout: float = 0.0,
+    skip: bool = False,
+    init: str = "default",
+) -> dict:
     """Validated, fully resolved head config (`none` keeps the input size)."""
     if kind not in HEAD_KINDS:
         raise CliplabError(f"unknown head {kind!r} (have: {', '.join(HEAD_KINDS)})")
@@ -90,22 +106,44 @@ def conse_vectors(logits: torch.Tensor, class_emb: torch.Tensor, top_t: int) -> 
     return F.normalize(torch.einsum("nt,ntd->nd", w, class_emb[idx]), dim=-1)
 
 
+def fusion_weight(head: dict) -> float:
+    """The head config's ConSE fusion weight (0 = no fusion; older configs have no key)."""
+    w = float(head.get("conse_fusion", 0.0) or 0.0)
+    if not 0.0 <= w < 1.0:
+        raise CliplabError(f"conse_fusion must be in [0, 1) (got {w})")
+    return w
+
+
+def fuse(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """concat(√w·â, √(1−w)·b̂): unit length, and dot products mix as w·cos_a + (1−w)·cos_b."""
+    return torch.cat([w.sqrt() * F.normalize(a, dim=-1), (1 - w).sqrt() * F.normalize(b, dim=-1)], dim=1)
+
+
 class ImageSide(nn.Module):
     """Named tower features → one vector in the shared space.
 
     `inputs` picks and concatenates tower features ("pooled", "logits", or "conse", which is
     computed from "logits" and the stored class embeddings); `conse_skip` adds the ConSE vector
-    (scaled by a learned gain) to the head's output.
+    (scaled by a learned gain) to the head's output; `head["conse_fusion"]` fuses it (module doc).
     """
 
-    def __init__(self, inputs: list[str], feature_dims: dict, head: dict, conse_top_t: int = 10,
-                 conse_dim: int = 0, conse_skip: bool = False, normalize_inputs: bool = True):
+    def __init__(
+        self,
+        inputs: list[str],
+        feature_dims: dict,
+        head: dict,
+        conse_top_t: int = 10,
+        conse_dim: int = 0,
+        conse_skip: bool = False,
+        normalize_inputs: bool = True,
+    ):
         super().__init__()
         self.inputs = list(inputs)
         self.conse_top_t = int(conse_top_t)
         self.conse_skip = bool(conse_skip)
         self.normalize_inputs = bool(normalize_inputs)
-        uses_conse = "conse" in self.inputs or self.conse_skip
+        self.fusion = fusion_weight(head)
+        uses_conse = "conse" in self.inputs or self.conse_skip or self.fusion > 0
         if uses_conse:
             if "logits" not in feature_dims or not conse_dim:
                 raise CliplabError("a ConSE input needs an image tower with ImageNet logits and a text tower")
@@ -120,10 +158,13 @@ class ImageSide(nn.Module):
             if self.out_dim != conse_dim:
                 raise CliplabError(f"conse_skip needs image dim == text-tower dim ({self.out_dim} != {conse_dim})")
             self.conse_gain = nn.Parameter(torch.tensor(1.0))
+        if self.fusion > 0:
+            self.register_buffer("fusion_weight", torch.tensor(self.fusion))
+            self.out_dim = conse_dim + self.out_dim
 
     def forward(self, feats: dict) -> torch.Tensor:
         conse = None
-        if "conse" in self.inputs or self.conse_skip:
+        if "conse" in self.inputs or self.conse_skip or self.fusion > 0:
             conse = conse_vectors(feats["logits"], self.class_emb, self.conse_top_t)
         parts = []
         for k in self.inputs:
@@ -133,17 +174,26 @@ class ImageSide(nn.Module):
         y = self.head(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
         if self.conse_skip:
             y = F.normalize(y, dim=-1) + self.conse_gain * conse
-        return y
+        return fuse(conse, y, self.fusion_weight) if self.fusion > 0 else y
 
 
 class TextSide(nn.Module):
+    """Text-tower vector → the shared space; with `head["conse_fusion"]` the tower's own vector
+    (what ConSE compares images with) is kept beside the head's output (module doc)."""
+
     def __init__(self, head: dict):
         super().__init__()
         self.head = build_head(head)
+        self.fusion = fusion_weight(head)
         self.out_dim = head["out_dim"]
+        if self.fusion > 0:
+            self.register_buffer("fusion_weight", torch.tensor(self.fusion))
+            self.out_dim = head["in_dim"] + self.out_dim
 
     def forward(self, feats: dict) -> torch.Tensor:
-        return self.head(feats["text"].float())
+        x = feats["text"].float()
+        y = self.head(x)
+        return fuse(x, y, self.fusion_weight) if self.fusion > 0 else y
 
 
 class DualHeads(nn.Module):
@@ -153,6 +203,8 @@ class DualHeads(nn.Module):
         super().__init__()
         if image.out_dim != text.out_dim:
             raise CliplabError(f"image and text heads disagree on the shared dim ({image.out_dim} != {text.out_dim})")
+        if image.fusion != text.fusion:  # the two halves of the vectors would not line up
+            raise CliplabError(f"image and text heads disagree on conse_fusion ({image.fusion} != {text.fusion})")
         self.image = image
         self.text = text
         self.log_scale = nn.Parameter(torch.tensor(math.log(logit_scale)))

@@ -1,4 +1,5 @@
 """ImageNet-1k class names (CLIP's clean names, in the classifier's index order) and CLIP's 80 templates."""
+
 from __future__ import annotations
 
 import functools

@@ -6,6 +6,7 @@ PCA-reduced with a PCA fitted on all the images of the run (then L2 again). Bein
 embedding pipeline (threads, skip-and-report, progress) runs it unchanged; once fitted, its PCA is
 reused for later calls (queries vs database). `analyze features` and `eval instance` both use it.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -18,8 +19,17 @@ from cliplab.models.feature_maps import parse_layer
 from cliplab.models.pooling import fit_pca_whitening, pca_whiten, pool
 
 POOLINGS = ("avg", "gem", "mac", "rmac")
-_ALIASES = {"avg": "gap", "global": "gap", "gap": "gap", "mean": "gap", "mac": "mac", "max": "mac",
-            "gem": "gem", "rmac": "rmac", "r-mac": "rmac"}
+_ALIASES = {
+    "avg": "gap",
+    "global": "gap",
+    "gap": "gap",
+    "mean": "gap",
+    "mac": "mac",
+    "max": "mac",
+    "gem": "gem",
+    "rmac": "rmac",
+    "r-mac": "rmac",
+}
 
 
 def pooling_name(name: str) -> str:
@@ -34,13 +44,16 @@ class LayerFeatures(Encoder):
 
     needs_fit = False
 
-    def __init__(self, encoder: Encoder, layer="head", pooling: str = "gem", pca=None,
-                 whiten: bool = False, gem_p: float = 3.0):
+    def __init__(
+        self, encoder: Encoder, layer="head", pooling: str = "gem", pca=None, whiten: bool = False, gem_p: float = 3.0
+    ):
         self.base = encoder
         model = getattr(encoder, "model", None)
         if model is None or not hasattr(model, "image"):
-            raise CliplabError(f"model {getattr(encoder, 'name', encoder)!r} has no EfficientNet or CLIP ViT "
-                               "image tower to take intermediate features from")
+            raise CliplabError(
+                f"model {getattr(encoder, 'name', encoder)!r} has no EfficientNet or CLIP ViT "
+                "image tower to take intermediate features from"
+            )
         self.tower = model.image
         self.layer = parse_layer(layer)
         self.pooling = pooling_name(pooling)
@@ -53,8 +66,11 @@ class LayerFeatures(Encoder):
         self.name = f"{encoder.name}@{self.layer}:{self.pooling}"
         self.image_batch_size = encoder.image_batch_size
         self.channels = self.tower.feature_channels(self.layer)
-        self.dim = self.channels if self.pca is None and self.pca_dim is None else \
-            int(self.pca.n_components_ if self.pca is not None else min(self.pca_dim, self.channels))
+        self.dim = (
+            self.channels
+            if self.pca is None and self.pca_dim is None
+            else int(self.pca.n_components_ if self.pca is not None else min(self.pca_dim, self.channels))
+        )
 
     def preprocess(self, image):
         return self.base.preprocess(image)
@@ -81,8 +97,15 @@ class LayerFeatures(Encoder):
         raise CliplabError("intermediate-layer features are image-only")
 
     def describe(self) -> dict:
-        return {"model": self.name, "dim": self.dim, "base_model": self.base.describe(),
-                "tower": self.tower.name, "layer": self.layer,
-                "pooling": self.pooling, **({"gem_p": self.gem_p} if self.pooling == "gem" else {}),
-                "channels": self.channels, "pca": None if self.pca is None else int(self.pca.n_components_),
-                "whiten": self.whiten if self.pca is not None else None}
+        return {
+            "model": self.name,
+            "dim": self.dim,
+            "base_model": self.base.describe(),
+            "tower": self.tower.name,
+            "layer": self.layer,
+            "pooling": self.pooling,
+            **({"gem_p": self.gem_p} if self.pooling == "gem" else {}),
+            "channels": self.channels,
+            "pca": None if self.pca is None else int(self.pca.n_components_),
+            "whiten": self.whiten if self.pca is not None else None,
+        }

@@ -8,6 +8,7 @@
 - `pca_whiten`: optional PCA(-whitening) learned on a set of descriptors, then L2 again.
 Inputs may be numpy arrays or torch tensors; outputs have the input's type.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,7 +68,7 @@ def rmac_regions(h: int, w: int, levels: int = 3, overlap: float = 0.4) -> list[
     side = min(h, w)
     steps = np.arange(2, 8)
     b = (max(h, w) - side) / (steps - 1)
-    idx = int(np.argmin(np.abs((side ** 2 - side * b) / side ** 2 - overlap)))
+    idx = int(np.argmin(np.abs((side**2 - side * b) / side**2 - overlap)))
     wd = idx + 1 if h < w else 0
     hd = idx + 1 if h > w else 0
     regions = []
@@ -93,7 +94,7 @@ def rmac(x, levels: int = 3):
     _check(t)
     total = torch.zeros(t.shape[:2])
     for top, left, hh, ww in rmac_regions(t.shape[2], t.shape[3], levels):
-        total += _l2(t[:, :, top:top + hh, left:left + ww].amax(dim=(2, 3)))
+        total += _l2(t[:, :, top : top + hh, left : left + ww].amax(dim=(2, 3)))
     return _out(_l2(total), np_in)
 
 

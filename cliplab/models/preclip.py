@@ -3,6 +3,7 @@ encoder embedding, each reduced by its *own* PCA to a common dimension fitted on
 analysed. Nothing aligns the two spaces, so cross-modal similarity is close to chance; that is the
 point of the baseline.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,12 +39,13 @@ class PreClipEncoder(TowerEncoder):
         self.images = efficientnet(variant)
         self.texts = minilm()
         # an unaligned baseline: no calibration of the logit scale is meaningful
-        super().__init__(Model(PooledImageTower(self.images), SentenceTower(self.texts), name=name, dim=dim,
-                               logit_scale=10.0))
+        super().__init__(
+            Model(PooledImageTower(self.images), SentenceTower(self.texts), name=name, dim=dim, logit_scale=10.0)
+        )
         self.image_pca: PCA | None = None
         self.text_pca: PCA | None = None
 
-    def fit(self, image_features: np.ndarray | None = None, texts: Sequence[str] | None = None) -> "PreClipEncoder":
+    def fit(self, image_features: np.ndarray | None = None, texts: Sequence[str] | None = None) -> PreClipEncoder:
         """Fit either PCA explicitly (else each is fitted on the first data it encodes)."""
         if image_features is not None:
             self.image_pca = fit_pca(image_features, self.dim)
@@ -51,7 +53,7 @@ class PreClipEncoder(TowerEncoder):
             self.text_pca = fit_pca(self.texts.encode(texts), self.dim)
         return self
 
-    def unfitted(self) -> "PreClipEncoder":
+    def unfitted(self) -> PreClipEncoder:
         """A shallow copy sharing the towers, with both PCAs cleared (each dataset fits its own)."""
         fresh = copy.copy(self)
         fresh.image_pca = fresh.text_pca = None
@@ -75,6 +77,10 @@ class PreClipEncoder(TowerEncoder):
         return project(self.text_pca, raw, self.dim)
 
     def describe(self) -> dict:
-        return {**super().describe(), "image_tower": f"efficientnet-{self.images.variant}",
-                "preprocess": short_digest(repr(self.images.preprocess)),
-                "text_tower": "all-MiniLM-L6-v2", "pca_fitted_on": "the data being encoded"}
+        return {
+            **super().describe(),
+            "image_tower": f"efficientnet-{self.images.variant}",
+            "preprocess": short_digest(repr(self.images.preprocess)),
+            "text_tower": "all-MiniLM-L6-v2",
+            "pca_fitted_on": "the data being encoded",
+        }

@@ -6,6 +6,7 @@ truncated with int()), centre crop (zero-padding an image smaller than the crop,
 before it), uint8 → float64 × rescale_factor → float32, then per-channel (x - mean) / std in float32.
 The same transform, with other sizes and statistics, serves the CNN towers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,4 +54,4 @@ def center_crop(arr: np.ndarray, size: int) -> np.ndarray:
         arr = np.pad(arr, ((ph - ph // 2, ph // 2), (pw - pw // 2, pw // 2), (0, 0)))
         h, w = arr.shape[:2]
     top, left = (h - size) // 2, (w - size) // 2
-    return arr[top:top + size, left:left + size]
+    return arr[top : top + size, left : left + size]

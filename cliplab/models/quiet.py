@@ -1,5 +1,6 @@
 """Silence library chatter while loading models: transformers/hub warnings and progress bars, and
 stray prints (the EfficientNet package prints on load). Restores the previous settings after."""
+
 from __future__ import annotations
 
 import contextlib

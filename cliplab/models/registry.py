@@ -3,6 +3,7 @@
 Specs: `lite` (offline default), `conse`, `preclip`, `auto`, a local cliplab checkpoint directory,
 a local Hugging Face CLIP directory, or a hub id (`openai/clip-vit-base-patch32`).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,6 +31,8 @@ def _is_hf_clip(p: Path) -> bool:
 
 
 def load_encoder(spec: str = "lite") -> Encoder:
+    """A model spec → its torch Encoder (towers in torch). `cliplab.load_encoder` /
+    `cliplab.runtime.load_encoder` add the runtime choice (ONNX fp32/int8, device) on top."""
     spec = (spec or "lite").strip()
     if spec == "auto":
         from cliplab.models.clip_hf import is_clip_cached
@@ -57,16 +60,20 @@ def load_encoder(spec: str = "lite") -> Encoder:
             from cliplab.models.clip_hf import load_clip
 
             return load_clip(str(p))
-        raise ModelNotFoundError(f"{spec}: a folder, but neither a cliplab checkpoint (cliplab.json) "
-                                 "nor a Hugging Face CLIP checkpoint (config.json with model_type clip)")
+        raise ModelNotFoundError(
+            f"{spec}: a folder, but neither a cliplab checkpoint (cliplab.json) "
+            "nor a Hugging Face CLIP checkpoint (config.json with model_type clip)"
+        )
     if p.exists() or spec.startswith((".", "/", "~")):
         raise ModelNotFoundError(f"model path {spec!r} is not a checkpoint directory")
     if "/" in spec:
         from cliplab.models.clip_hf import load_clip
 
         return load_clip(spec)
-    raise ModelNotFoundError(f"unknown model {spec!r}: use lite, conse, preclip, auto, a checkpoint folder, "
-                             "or a Hugging Face CLIP id such as openai/clip-vit-base-patch32")
+    raise ModelNotFoundError(
+        f"unknown model {spec!r}: use lite, conse, preclip, auto, a checkpoint folder, "
+        "or a Hugging Face CLIP id such as openai/clip-vit-base-patch32"
+    )
 
 
 def lite_checkpoint_dir() -> Path:

@@ -12,6 +12,7 @@ A tower is one side of a model: images → vectors or texts → vectors. It know
 A model is an image tower + a text tower + metadata (`Model`); `TowerEncoder` presents a model
 through the `Encoder` interface the rest of the library uses.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -28,10 +29,10 @@ from cliplab.models.base import Encoder, l2_normalize
 class Tower:
     """Base class of all towers. Subclasses set `modality`, `name`, `dim` and implement the rest."""
 
-    modality: str = ""            # "image" | "text"
-    name: str = ""                # human-readable, e.g. "efficientnet-lite0+linear"
-    dim: int = 0                  # size of `encode`'s output
-    batch_size: int = 32          # a good default batch on a CPU
+    modality: str = ""  # "image" | "text"
+    name: str = ""  # human-readable, e.g. "efficientnet-lite0+linear"
+    dim: int = 0  # size of `encode`'s output
+    batch_size: int = 32  # a good default batch on a CPU
     output_name: str = "embedding"  # ONNX output name (text graphs need a name no layer uses)
 
     # --- identity -------------------------------------------------------------------------------
@@ -133,8 +134,9 @@ class TowerEncoder(Encoder):
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         step = self.text_batch
-        return l2_normalize(np.concatenate([self.model.text.encode(texts[i:i + step])
-                                            for i in range(0, len(texts), step)]))
+        return l2_normalize(
+            np.concatenate([self.model.text.encode(texts[i : i + step]) for i in range(0, len(texts), step)])
+        )
 
     def fingerprint(self) -> str:
         from cliplab.models.base import short_digest

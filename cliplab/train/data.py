@@ -5,6 +5,7 @@ Images and texts are de-duplicated (an image with five captions is one image; th
 negatives. Validation is carved out by IMAGE, never by caption, so no validation photo is ever
 seen in training under another caption. Bad rows are skipped and counted, never fatal.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,12 +22,12 @@ from cliplab.train.config import TrainConfig, TrainError
 
 @dataclass
 class PairData:
-    images: list[str]                 # unique image paths
-    texts: list[str]                  # unique texts
-    pair_image: np.ndarray            # (P,) index into images
-    pair_text: np.ndarray             # (P,) index into texts
-    from_pairs: np.ndarray            # (len(images),) True for images that came with captions
-    skipped: Counter = field(default_factory=Counter)   # reason → rows skipped
+    images: list[str]  # unique image paths
+    texts: list[str]  # unique texts
+    pair_image: np.ndarray  # (P,) index into images
+    pair_text: np.ndarray  # (P,) index into texts
+    from_pairs: np.ndarray  # (len(images),) True for images that came with captions
+    skipped: Counter = field(default_factory=Counter)  # reason → rows skipped
     pair_caption: np.ndarray | None = None  # (P,) True where the text is a caption, False: a label prompt
 
     @property
@@ -36,8 +37,11 @@ class PairData:
     def summary(self, pairs: np.ndarray | None = None) -> dict:
         """Counts over all pairs, or over the pair indices `pairs` (e.g. the training part)."""
         sel = np.arange(self.n_pairs) if pairs is None else np.asarray(pairs)
-        return {"images": int(len(np.unique(self.pair_image[sel]))), "texts": int(len(np.unique(self.pair_text[sel]))),
-                "pairs": int(len(sel))}
+        return {
+            "images": int(len(np.unique(self.pair_image[sel]))),
+            "texts": int(len(np.unique(self.pair_text[sel]))),
+            "pairs": int(len(sel)),
+        }
 
 
 def _clean_label(s: str) -> str:
@@ -110,8 +114,15 @@ def load_pairs(cfg: TrainConfig) -> tuple[PairData, np.ndarray]:
     from_pairs[pair_image[frame["from_pairs"].to_numpy()]] = True
     named_val = np.zeros(len(images), bool)
     named_val[pair_image[frame["val"].to_numpy()]] = True
-    data = PairData(images.tolist(), texts.tolist(), pair_image.astype(np.int64), pair_text.astype(np.int64),
-                    from_pairs, skipped, frame["from_pairs"].to_numpy(bool))
+    data = PairData(
+        images.tolist(),
+        texts.tolist(),
+        pair_image.astype(np.int64),
+        pair_text.astype(np.int64),
+        from_pairs,
+        skipped,
+        frame["from_pairs"].to_numpy(bool),
+    )
     return data, _val_mask(data, cfg, named_val)
 
 
@@ -131,4 +142,3 @@ def _val_mask(data: PairData, cfg: TrainConfig, named_val: np.ndarray) -> np.nda
     if mask.all():
         raise TrainError("the validation split leaves no training images")
     return mask
-

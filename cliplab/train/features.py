@@ -5,6 +5,7 @@ file is recomputed) or by the text itself. Failed images are reported, never cac
 deterministic image variants (flip, crop, low resolution) cached like the plain image, so
 augmentation costs nothing per epoch.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,9 +27,9 @@ VIEW_REVISION = {"center": 1, "flip": 1, "crop": 1, "lowres": 2}
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("CLIPLAB_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cliplab"
-    return base / "features"
+    from cliplab.settings import settings
+
+    return settings().feature_cache
 
 
 def apply_view(image: Image.Image, view: str) -> Image.Image:
@@ -70,7 +71,7 @@ class FeatureStore:
     def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         out = {}
         for i in range(0, len(keys), 500):
-            chunk = list(keys[i:i + 500])
+            chunk = list(keys[i : i + 500])
             q = f"SELECT key, vec FROM features WHERE key IN ({','.join('?' * len(chunk))})"
             for k, blob in self.db.execute(q, chunk):
                 v = np.frombuffer(blob, np.float32)
@@ -80,8 +81,10 @@ class FeatureStore:
 
     def put(self, items: dict[str, np.ndarray]) -> None:
         with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?)",
-                                [(k, np.asarray(v, np.float32).tobytes()) for k, v in items.items()])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO features VALUES (?, ?)",
+                [(k, np.asarray(v, np.float32).tobytes()) for k, v in items.items()],
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -114,16 +117,24 @@ class _ViewEncoder(Encoder):
 def split_features(tower, flat: np.ndarray) -> dict[str, np.ndarray]:
     out, start = {}, 0
     for k, d in tower.feature_dims.items():
-        out[k] = flat[:, start:start + d]
+        out[k] = flat[:, start : start + d]
         start += d
     return out
 
 
-def image_features(tower, paths: Sequence[str], view: str = "center", cache_dir: str | Path | None = None,
-                   progress: bool = True, workers: int | None = None) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+def image_features(
+    tower,
+    paths: Sequence[str],
+    view: str = "center",
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+) -> tuple[dict[str, np.ndarray], dict[int, str]]:
     """Features of every image (NaN rows for failures) + {index: reason} for the failed ones."""
     enc = _ViewEncoder(tower, view)
-    store = _store(Path(cache_dir or default_cache_dir()), f"image|{tower.id}|{view}@{VIEW_REVISION.get(view, 1)}", enc.dim)
+    store = _store(
+        Path(cache_dir or default_cache_dir()), f"image|{tower.id}|{view}@{VIEW_REVISION.get(view, 1)}", enc.dim
+    )
     flat = np.full((len(paths), enc.dim), np.nan, np.float32)
     failed: dict[int, str] = {}
     keys: list[str | None] = []
@@ -140,8 +151,9 @@ def image_features(tower, paths: Sequence[str], view: str = "center", cache_dir:
             if k in hits:
                 flat[i] = hits[k]
         label = f"features {tower.spec}" + ("" if view == "center" else f" ({view})")
-        for batch in iter_image_batches(enc, [paths[i] for i in todo], workers=workers, progress=progress,
-                                        description=label):
+        for batch in iter_image_batches(
+            enc, [paths[i] for i in todo], workers=workers, progress=progress, description=label
+        ):
             rows = [todo[j] for j in batch.indices]
             flat[rows] = batch.vectors
             store.put({keys[r]: batch.vectors[n] for n, r in enumerate(rows)})
@@ -151,8 +163,9 @@ def image_features(tower, paths: Sequence[str], view: str = "center", cache_dir:
     return split_features(tower, flat), failed
 
 
-def text_features(tower, texts: Sequence[str], cache_dir: str | Path | None = None,
-                  progress: bool = True, batch_size: int = 256) -> dict[str, np.ndarray]:
+def text_features(
+    tower, texts: Sequence[str], cache_dir: str | Path | None = None, progress: bool = True, batch_size: int = 256
+) -> dict[str, np.ndarray]:
     dim = sum(tower.feature_dims.values())
     store = _store(Path(cache_dir or default_cache_dir()), f"text|{tower.id}", dim)
     keys = [_digest(t) for t in texts]
@@ -165,7 +178,7 @@ def text_features(tower, texts: Sequence[str], cache_dir: str | Path | None = No
                 flat[i] = hits[k]
         with progress_bar(len(todo), f"features {tower.spec}", enabled=progress) as advance:
             for s in range(0, len(todo), batch_size):
-                idx = todo[s:s + batch_size]
+                idx = todo[s : s + batch_size]
                 feats = tower.run([texts[i] for i in idx])
                 vec = np.concatenate([feats[k].float().numpy() for k in tower.feature_dims], axis=1)
                 flat[idx] = vec
@@ -176,8 +189,9 @@ def text_features(tower, texts: Sequence[str], cache_dir: str | Path | None = No
     return split_features(tower, flat)
 
 
-def image_pixels(tower, paths: Sequence[str], view: str = "center", progress: bool = True,
-                 workers: int | None = None) -> tuple[np.ndarray, dict[int, str]]:
+def image_pixels(
+    tower, paths: Sequence[str], view: str = "center", progress: bool = True, workers: int | None = None
+) -> tuple[np.ndarray, dict[int, str]]:
     """Preprocessed pixels kept in memory, for towers that train (their features change every step)."""
 
     class _Pixels(_ViewEncoder):
@@ -186,8 +200,9 @@ def image_pixels(tower, paths: Sequence[str], view: str = "center", progress: bo
 
     enc = _Pixels(tower, view)
     out, failed = None, {}
-    for batch in iter_image_batches(enc, list(paths), workers=workers, progress=progress,
-                                    description=f"preprocessing ({view})"):
+    for batch in iter_image_batches(
+        enc, list(paths), workers=workers, progress=progress, description=f"preprocessing ({view})"
+    ):
         if out is None and len(batch.indices):
             out = np.zeros((len(paths),) + batch.vectors.shape[1:], np.float32)
         if len(batch.indices):

@@ -4,6 +4,7 @@ A frozen tower is never run during training: its features (every view) are compu
 read from the on-disk cache. A tower that trains runs forward on every batch (pixels, one array
 per view, are preprocessed once and kept in memory; texts are tokenised per batch).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -19,8 +20,15 @@ def _trains(tower) -> bool:
 
 
 class ImageInputs:
-    def __init__(self, tower, paths: Sequence[str], views: Sequence[str], cache_dir=None,
-                 progress: bool = True, workers: int | None = None):
+    def __init__(
+        self,
+        tower,
+        paths: Sequence[str],
+        views: Sequence[str],
+        cache_dir=None,
+        progress: bool = True,
+        workers: int | None = None,
+    ):
         self.tower, self.views = tower, list(views)
         self.trains = _trains(tower)
         self.failed: dict[int, str] = {}

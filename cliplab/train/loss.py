@@ -5,6 +5,7 @@ hold the same image or the same text twice; treating the copy as a negative woul
 apart for being correct. Every (image, text) in the batch that shares the image or the text is a
 positive, and the target distribution spreads evenly over the positives.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,13 @@ def positives(image_ids: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
     return (image_ids[:, None] == image_ids[None, :]) | (text_ids[:, None] == text_ids[None, :])
 
 
-def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
-              image_ids: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
+def clip_loss(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    logit_scale: torch.Tensor,
+    image_ids: torch.Tensor,
+    text_ids: torch.Tensor,
+) -> torch.Tensor:
     """Mean of image→text and text→image cross-entropy over scaled cosine similarities.
 
     `image_emb`, `text_emb`: (B, D) unit vectors of B pairs; ids mark duplicates.

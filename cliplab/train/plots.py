@@ -1,4 +1,5 @@
 """Training curves (loss; R@1/5/10 in both directions) as one PNG, with matplotlib's Agg backend."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Validation after every epoch: loss and R@1/5/10 both ways on the held-out images' captions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,11 +20,19 @@ def evaluate(model, image_in, text_in, data, val_pairs: np.ndarray, batch_size: 
         return row
     scale = model.heads.scale()
     images, t2i = np.unique(data.pair_image[val_pairs], return_inverse=True)
-    img = torch.cat([model.heads.encode_image(image_in.batch(images[s:s + batch_size]))
-                     for s in range(0, len(images), batch_size)])
+    img = torch.cat(
+        [
+            model.heads.encode_image(image_in.batch(images[s : s + batch_size]))
+            for s in range(0, len(images), batch_size)
+        ]
+    )
     txt_idx = data.pair_text[val_pairs]
-    txt = torch.cat([model.heads.encode_text(text_in.batch(txt_idx[s:s + batch_size]))
-                     for s in range(0, len(txt_idx), batch_size)])
+    txt = torch.cat(
+        [
+            model.heads.encode_text(text_in.batch(txt_idx[s : s + batch_size]))
+            for s in range(0, len(txt_idx), batch_size)
+        ]
+    )
     # Loss over the validation pairs in fixed batches (the same order every epoch).
     losses, n = 0.0, 0
     for s in range(0, len(val_pairs), batch_size):

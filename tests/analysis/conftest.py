@@ -1,5 +1,6 @@
 """A tiny captioned dataset in the seed layout, built from real Flickr8k photos and their captions:
 4 categories × 5 images, grouped by caption keywords (dog / child / bike / water)."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """`analyze` end to end on the tiny seed dataset (real Flickr8k photos and captions) with preclip,
 lite and a tiny random CLIP: files, shapes, labels, report integrity, and the headline comparison."""
+
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -87,17 +88,19 @@ class _Refs(HTMLParser):
                 self.refs.append(v)
 
 
-def test_report_html_references_only_existing_files(analysis):
+def test_report_html_is_one_self_contained_file(analysis):
     out, _ = analysis
     parser = _Refs()
     parser.feed((out / "report.html").read_text(encoding="utf-8"))
     parser.close()
     assert "table" in parser.tags and "img" in parser.tags
-    assert not [r for r in parser.refs if r.startswith(("http:", "https:", "//", "/"))]  # opens offline
-    images = [r for r in parser.refs if r.endswith(".png")]
-    assert len(images) >= 1 + 4 * len(SLUGS)
-    missing = [r for r in parser.refs if not (out / r).is_file()]
-    assert not missing
+    # every figure inlined: the file alone can be mailed or opened anywhere
+    assert parser.refs and all(r.startswith("data:image/png;base64,") for r in parser.refs)
+    assert len(parser.refs) >= 1 + 4 * len(SLUGS)
+    import base64
+
+    first = base64.b64decode(parser.refs[0].split(",", 1)[1])
+    assert first == (out / "comparison.png").read_bytes()
 
 
 def test_compare_md_links_exist_and_numbers_match(analysis):
@@ -126,13 +129,32 @@ def test_reading_is_derived_from_numbers(analysis):
     best_gap = max(models, key=lambda s: models[s]["gap"])
     sentence = next(r for r in summary["reading"] if "largest matched-vs-mismatched" in r)
     assert sentence.startswith(best_gap) and f"{models[best_gap]['gap']:+.3f}" in sentence
-    assert any("separates the 4 categories best" in r for r in summary["reading"])
+    assert any("separates the 4 categories best in its image space alone" in r for r in summary["reading"])
+    # models are ranked on retrieval / zero-shot figures (never on k-means NMI), and the sentence says so
+    ranking = next(r for r in summary["reading"] if r.startswith("Ranking by retrieval and zero-shot figures"))
+    mean = {s: np.mean([m[k] for k in ("t2i_top1", "i2t_top1", "category_top1")]) for s, m in models.items()}
+    order = sorted(mean, key=lambda s: -mean[s])
+    assert [part.split()[0] for part in ranking.split(": ", 1)[1].split(" > ")] == order
+    assert order.index("lite") < order.index("preclip")
     assert any(r.startswith("preclip fits its PCA") for r in summary["reading"])
 
 
 def test_cli_analyze_json(seed_dataset, tmp_path, lite_encoder):
-    r = CliRunner().invoke(app, ["analyze", str(seed_dataset), "--model", "lite", "--projection", "pca",
-                                 "--out", str(tmp_path / "res"), "--json"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            str(seed_dataset),
+            "--model",
+            "lite",
+            "--projection",
+            "pca",
+            "--out",
+            str(tmp_path / "res"),
+            "--json",
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert list(summary["models"]) == ["lite"]
@@ -140,13 +162,16 @@ def test_cli_analyze_json(seed_dataset, tmp_path, lite_encoder):
     assert not (tmp_path / "res" / "lite" / "projection_tsne.png").exists()
 
 
-@pytest.mark.parametrize("content, needle", [
-    ('{"1_dogs/missing.jpg": "a dog"}', "'1_dogs/missing.jpg'"),
-    ('{"1_dogs/a.jpg": 42}', "entry 0 ('1_dogs/a.jpg')"),
-    ('[{"image": "1_dogs/a.jpg", "caption": "a dog"}, {"caption": "no image"}]', "entry 1"),
-    ('[{"image": "1_dogs/a.jpg", "caption": ["ok", 3]}]', "entry 0 ('1_dogs/a.jpg')"),
-    ('{"1_dogs/a.jpg": "a dog",', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ('{"1_dogs/missing.jpg": "a dog"}', "'1_dogs/missing.jpg'"),
+        ('{"1_dogs/a.jpg": 42}', "entry 0 ('1_dogs/a.jpg')"),
+        ('[{"image": "1_dogs/a.jpg", "caption": "a dog"}, {"caption": "no image"}]', "entry 1"),
+        ('[{"image": "1_dogs/a.jpg", "caption": ["ok", 3]}]', "entry 0 ('1_dogs/a.jpg')"),
+        ('{"1_dogs/a.jpg": "a dog",', "not valid JSON"),
+    ],
+)
 def test_cli_malformed_captions_json_is_one_line_error(tmp_path, content, needle):
     from tests.helpers import make_image
 

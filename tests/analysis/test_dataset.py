@@ -1,4 +1,5 @@
 """Every dataset layout `analyze` accepts, and clear errors for malformed ones (no model needed)."""
+
 import json
 
 import numpy as np
@@ -34,8 +35,10 @@ def test_seed_mapping(folder):
 
 
 def test_seed_list_with_categories_and_several_captions(folder):
-    items = [{"file": "1_cats/1_cats_0.jpg", "captions": ["a cat", "a small cat"], "category": "felines"},
-             {"path": "2_cars/2_cars_0.jpg", "text": "a car"}]
+    items = [
+        {"file": "1_cats/1_cats_0.jpg", "captions": ["a cat", "a small cat"], "category": "felines"},
+        {"path": "2_cars/2_cars_0.jpg", "text": "a car"},
+    ]
     (folder / "captions.json").write_text(json.dumps(items))
     ds = load_dataset(folder / "captions.json")
     assert sorted(ds.images["category"]) == ["2_cars", "felines"]
@@ -45,17 +48,20 @@ def test_seed_list_with_categories_and_several_captions(folder):
     assert (ds.captions["image"] == cat_img).sum() == 2
 
 
-@pytest.mark.parametrize("content, needle", [
-    ({"1_cats/nope.jpg": "x"}, "entry 0 ('1_cats/nope.jpg'): image file not found"),
-    ({"1_cats/1_cats_0.jpg": None}, "caption must be a string or a list of strings, got NoneType"),
-    ({"1_cats/1_cats_0.jpg": "  "}, "empty caption"),
-    ([{"image": "1_cats/1_cats_0.jpg", "caption": "ok"}, "just a string"], "entry 1: expected an object"),
-    ([{"image": "1_cats/1_cats_0.jpg"}], "missing a caption key"),
-    ([{"image": 7, "caption": "x"}], "image path must be a non-empty string"),
-    ([{"image": "1_cats/1_cats_0.jpg", "caption": "x", "category": ["a"]}], "category must be a string"),
-    ("a string", "expected a JSON object"),
-    ({}, "no entries"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ({"1_cats/nope.jpg": "x"}, "entry 0 ('1_cats/nope.jpg'): image file not found"),
+        ({"1_cats/1_cats_0.jpg": None}, "caption must be a string or a list of strings, got NoneType"),
+        ({"1_cats/1_cats_0.jpg": "  "}, "empty caption"),
+        ([{"image": "1_cats/1_cats_0.jpg", "caption": "ok"}, "just a string"], "entry 1: expected an object"),
+        ([{"image": "1_cats/1_cats_0.jpg"}], "missing a caption key"),
+        ([{"image": 7, "caption": "x"}], "image path must be a non-empty string"),
+        ([{"image": "1_cats/1_cats_0.jpg", "caption": "x", "category": ["a"]}], "category must be a string"),
+        ("a string", "expected a JSON object"),
+        ({}, "no entries"),
+    ],
+)
 def test_malformed_seed_json(folder, content, needle):
     (folder / "captions.json").write_text(json.dumps(content))
     with pytest.raises(DataError) as e:
@@ -65,14 +71,18 @@ def test_malformed_seed_json(folder, content, needle):
 
 
 def test_captions_table_with_and_without_category(folder, tmp_path):
-    rows = [{"path": f"{c}/{c}_{i}.jpg", "caption": f"{c} number {i}", "split": "test" if i else "train"}
-            for c in ("1_cats", "2_cars") for i in range(3)]
+    rows = [
+        {"path": f"{c}/{c}_{i}.jpg", "caption": f"{c} number {i}", "split": "test" if i else "train"}
+        for c in ("1_cats", "2_cars")
+        for i in range(3)
+    ]
     pd.DataFrame(rows).to_csv(folder / "pairs.csv", index=False)
     ds = load_dataset(folder / "pairs.csv")
     assert ds.layout == "captions-table" and set(ds.images["category"]) == {"1_cats", "2_cars"}
     assert load_dataset(folder / "pairs.csv", split="test").images.shape[0] == 4
     pd.DataFrame([dict(r, category="animal" if "cats" in r["path"] else "vehicle") for r in rows]).to_json(
-        folder / "pairs.jsonl", orient="records", lines=True)
+        folder / "pairs.jsonl", orient="records", lines=True
+    )
     assert set(load_dataset(folder / "pairs.jsonl").images["category"]) == {"animal", "vehicle"}
     with pytest.raises(DataError, match="no rows with split == 'val'"):
         load_dataset(folder / "pairs.csv", split="val")

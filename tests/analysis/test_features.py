@@ -1,4 +1,5 @@
 """Intermediate-layer feature extraction: EfficientNet stages, CLIP ViT blocks, PCA, the CLI."""
+
 import json
 
 import numpy as np
@@ -8,12 +9,12 @@ import torch
 from typer.testing import CliRunner
 
 from cliplab.analysis.features import extract_features
-from cliplab.models.feature_maps import vit_feature_map
-from cliplab.models.layer_features import LayerFeatures
 from cliplab.cli import app
 from cliplab.data.images import load_image
 from cliplab.errors import CliplabError
 from cliplab.models.base import l2_normalize
+from cliplab.models.feature_maps import vit_feature_map
+from cliplab.models.layer_features import LayerFeatures
 from tests.helpers import ToyEncoder, make_bad_files
 
 
@@ -32,8 +33,10 @@ def test_head_avg_equals_tower_pooled_features(lite_encoder, photos):
     np.testing.assert_allclose(feats, l2_normalize(pooled), atol=1e-4)
 
 
-@pytest.mark.parametrize("layer, pooling, channels", [
-    ("stem", "mac", 32), (0, "gem", 16), (5, "rmac", 80), (-1, "gem", 320), ("head", "mac", 1280)])
+@pytest.mark.parametrize(
+    "layer, pooling, channels",
+    [("stem", "mac", 32), (0, "gem", 16), (5, "rmac", 80), (-1, "gem", 320), ("head", "mac", 1280)],
+)
 def test_cnn_layer_shapes(lite_encoder, photos, layer, pooling, channels):
     fx = LayerFeatures(lite_encoder, layer, pooling)
     fmap = fx.feature_map(np.stack([lite_encoder.preprocess(load_image(photos[0]))]))
@@ -87,8 +90,25 @@ def test_cli_features(photos, tmp_path, lite_encoder):
     for p in photos:
         (folder / p.split("/")[-1]).symlink_to(p)
     make_bad_files(folder / "bad")
-    r = CliRunner().invoke(app, ["features", str(folder), "--model", "lite", "--layer", "10", "--pooling", "rmac",
-                                 "--pca", "4", "--out", str(tmp_path / "out"), "--json"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        [
+            "features",
+            str(folder),
+            "--model",
+            "lite",
+            "--layer",
+            "10",
+            "--pooling",
+            "rmac",
+            "--pca",
+            "4",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["images"] == 5 and summary["dim"] == 4 and len(summary["failed"]) == 4

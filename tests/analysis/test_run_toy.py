@@ -1,4 +1,5 @@
 """`analyze` plumbing with the weight-free ToyEncoder: generated captions, unreadable images."""
+
 import json
 
 import pandas as pd
@@ -45,7 +46,9 @@ def test_unreadable_images_are_skipped_and_reported(tmp_path):
     assert m["images"] == 8 and m["failed_images"] == 2 and m["captions"] == 10
     meta = pd.read_csv(tmp_path / "res" / "toy" / "image_metadata.csv")
     assert len(meta) == 10 and set(meta.loc[meta["status"] != "ok", "image"]) == {
-        "1_red_things/truncated.jpg", "1_red_things/notes.png"}
+        "1_red_things/truncated.jpg",
+        "1_red_things/notes.png",
+    }
     sim = pd.read_csv(tmp_path / "res" / "toy" / "similarity_matrix.csv", index_col=0)
     assert sim.shape == (8, 10)
     assert m["matched_n"] == 8  # captions of unreadable images are left out of the statistics

@@ -1,4 +1,5 @@
 """The core commands end to end, through the real CLI and the real `lite` model."""
+
 import json
 
 import numpy as np
@@ -31,7 +32,12 @@ def test_embed_folder_with_bad_files(photos, tmp_path, lite_encoder):
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["images"] == 6 and summary["model"] == "lite"
-    assert {f["path"].split("/")[-1] for f in summary["failed"]} == {"truncated.jpg", "empty.jpg", "notes.png", "huge.png"}
+    assert {f["path"].split("/")[-1] for f in summary["failed"]} == {
+        "truncated.jpg",
+        "empty.jpg",
+        "notes.png",
+        "huge.png",
+    }
     assert all(f["error"] for f in summary["failed"])
     emb = np.load(tmp_path / "run" / "image_embeddings.npy")
     meta = pd.read_csv(tmp_path / "run" / "image_metadata.csv")
@@ -45,6 +51,7 @@ def test_embed_folder_with_bad_files(photos, tmp_path, lite_encoder):
     # The stored vector for a row equals embedding that image on its own.
     first = meta[meta.row == 0].iloc[0]["path"]
     from cliplab import embed
+
     np.testing.assert_allclose(embed([first], lite_encoder).vectors[0], emb[0], atol=1e-4)
 
 
@@ -81,12 +88,15 @@ def test_classify_json_and_table(shared, lite_encoder):
     assert r.exit_code == 0 and "goldfish" in r.stdout and "80 template" in r.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["classify", "nope.jpg", "--labels", "a,b"], "no such file"),
-    (["classify", ".", "--labels", "a", "--model", "no-such-model"], "unknown model"),
-    (["classify", ".", "--labels", "a", "--model", "someorg/uncached-clip"], "--model lite"),
-    (["classify", ".", "--labels", "a", "--templates", "bogus"], "templates"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["classify", "nope.jpg", "--labels", "a,b"], "no such file"),
+        (["classify", ".", "--labels", "a,b", "--model", "no-such-model"], "unknown model"),
+        (["classify", ".", "--labels", "a,b", "--model", "someorg/uncached-clip"], "--model lite"),
+        (["classify", ".", "--labels", "a,b", "--templates", "bogus"], "templates"),
+    ],
+)
 def test_user_errors_are_one_line(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -11,10 +11,15 @@ def bad(tmp_path_factory):
     return make_bad_files(tmp_path_factory.mktemp("bad"))
 
 
-@pytest.mark.parametrize("name,reason", [
-    ("truncated.jpg", "truncated"), ("empty.jpg", "empty file"), ("notes.png", "not an image"),
-    ("huge.png", "too large"),
-])
+@pytest.mark.parametrize(
+    "name,reason",
+    [
+        ("truncated.jpg", "truncated"),
+        ("empty.jpg", "empty file"),
+        ("notes.png", "not an image"),
+        ("huge.png", "too large"),
+    ],
+)
 def test_bad_files_raise_image_error_with_reason(bad, name, reason):
     with pytest.raises(ImageError, match=reason):
         load_image(bad[name])

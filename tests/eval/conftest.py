@@ -1,4 +1,5 @@
 """Fast stand-ins for eval tests: a colour 'model' whose right answers are known, and tiny datasets."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """`cliplab eval …` plumbing with the colour model: tables, JSON shape, --out files, clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,8 @@ runner = CliRunner()
 @pytest.fixture
 def colour_models(monkeypatch):
     """Every --model spec loads a colour encoder named after the spec."""
-    def load(spec):
+
+    def load(spec, *args, **kwargs):  # runtime options (if any) are not the point here
         enc = ColourEncoder()
         enc.name = spec
         return enc
@@ -39,8 +41,14 @@ def test_zeroshot_two_models_json_and_out(colour_models, colour_data, tmp_path):
     assert (res["top1"], res["top5"], res["mean_per_class_recall"], res["n"]) == (1.0, 1.0, 1.0, 12)
     assert res["model"]["model"] == "a" and res["failed"] == [] and "arrays" not in res
     files = {p.name for p in (tmp_path / "o").iterdir()}
-    assert {"results.json", "table.md", "table.csv", "confusion_a.png", "confusion_a.csv",
-            "per_class_accuracy.png"} <= files
+    assert {
+        "results.json",
+        "table.md",
+        "table.csv",
+        "confusion_a.png",
+        "confusion_a.csv",
+        "per_class_accuracy.png",
+    } <= files
     assert (tmp_path / "o" / "table.md").read_text().count("\n| ") == 3  # header + 2 models
     assert json.loads((tmp_path / "o" / "results.json").read_text()) == d
 
@@ -89,9 +97,11 @@ def test_bad_inputs_give_one_line_errors(colour_models, colour_data, tmp_path):
     _one_line_error(run("retrieval", "--pairs", _pairs(tmp_path), "--split", "val"), "split")
     _one_line_error(run("probe", "--data", colour_data, "--shots", "1,x"), "shots")
     _one_line_error(run("instance", "-m", "a"), "--gt")
-    pd.DataFrame({"path": ["/nonexistent/a.jpg"], "label": ["red"]}).to_csv(tmp_path / "gone.csv", index=False)
+    pd.DataFrame({"path": ["/nonexistent/a.jpg", "/nonexistent/b.jpg"], "label": ["red", "blue"]}).to_csv(
+        tmp_path / "gone.csv", index=False
+    )
     r = run("zeroshot", "--data", tmp_path / "gone.csv", "--json")
-    assert r.exit_code != 0 and "none of the 1 images could be read" in r.stderr and r.stdout == ""
+    assert r.exit_code != 0 and "none of the 2 images could be read" in r.stderr and r.stdout == ""
 
 
 def test_unknown_model_is_a_clear_error(colour_data):

@@ -1,13 +1,21 @@
 """Metrics against hand-computed cases and scikit-learn."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import (average_precision_score, balanced_accuracy_score, confusion_matrix,
-                             top_k_accuracy_score)
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, confusion_matrix, top_k_accuracy_score
 
-from cliplab.eval.metrics import (EvalError, classification_metrics, instance_metrics, label_ground_truth,
-                                  masks_from_lists, ranking_metrics, retrieval_metrics, revisited_ground_truth)
+from cliplab.eval.metrics import (
+    EvalError,
+    classification_metrics,
+    instance_metrics,
+    label_ground_truth,
+    masks_from_lists,
+    ranking_metrics,
+    retrieval_metrics,
+    revisited_ground_truth,
+)
 
 # 2 images, 4 captions: captions 0, 1 belong to image 0; captions 2, 3 to image 1.
 IMAGES = np.array([[1.0, 0.0], [0.0, 1.0]])
@@ -31,13 +39,13 @@ def test_retrieval_hand_computed_text_to_image():
 def test_retrieval_hand_computed_image_to_text_several_captions():
     i = retrieval_metrics(IMAGES, TEXTS, T2I, ks=(1, 2, 5))["image_to_text"]
     # image 0 ranks t0 t3 t2 t1 → its captions at 1, 4; image 1 ranks t1 t2 t3 t0 → at 2, 3
-    assert i["R@1"] == pytest.approx(0.5)         # any caption in the top 1
+    assert i["R@1"] == pytest.approx(0.5)  # any caption in the top 1
     assert i["R@2"] == pytest.approx(1.0)
     assert i["P@1"] == pytest.approx(0.5)
     assert i["P@2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
     assert i["recall@1"] == pytest.approx((1 / 2 + 0) / 2)
     assert i["recall@2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
-    assert i["P@5"] == pytest.approx(2 / 5)        # all 4 texts in the top 5, 2 relevant, / K
+    assert i["P@5"] == pytest.approx(2 / 5)  # all 4 texts in the top 5, 2 relevant, / K
     ap0, ap1 = (1 / 1 + 2 / 4) / 2, (1 / 2 + 2 / 3) / 2
     assert i["mAP"] == pytest.approx((ap0 + ap1) / 2)
     assert i["median_rank"] == pytest.approx(1.5)  # first caption at rank 1 and 2
@@ -179,10 +187,14 @@ def test_label_ground_truth_excludes_the_query_itself():
 
 
 def test_classification_hand_computed():
-    scores = np.array([[0.9, 0.05, 0.05],   # true 0, right
-                       [0.2, 0.7, 0.1],     # true 0, predicted 1, true at rank 2
-                       [0.1, 0.3, 0.6],     # true 2, right
-                       [0.5, 0.3, 0.2]])    # true 1, predicted 0, rank 2
+    scores = np.array(
+        [
+            [0.9, 0.05, 0.05],  # true 0, right
+            [0.2, 0.7, 0.1],  # true 0, predicted 1, true at rank 2
+            [0.1, 0.3, 0.6],  # true 2, right
+            [0.5, 0.3, 0.2],
+        ]
+    )  # true 1, predicted 0, rank 2
     y = np.array([0, 0, 2, 1])
     m = classification_metrics(scores, y, ks=(1, 2, 5), classnames=["cat", "dog", "car"])
     assert m["top1"] == 0.5 and m["top2"] == 1.0 and m["top5"] == 1.0

@@ -1,4 +1,5 @@
 """End to end on the shared real data with real weights (small fixed subsets, one loaded encoder)."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,23 @@ def test_retrieval_two_models_one_table(shared, tmp_path):
     sub = caps[caps["path"].isin(keep)].copy()
     sub["path"] = [str(shared / "data" / "flickr8k-1k" / p) for p in sub["path"]]
     sub.to_csv(tmp_path / "captions.csv", index=False)
-    r = runner.invoke(app, ["eval", "retrieval", "--pairs", str(tmp_path / "captions.csv"), "--split", "test",
-                            "--model", "conse", "--model", "preclip", "--out", str(tmp_path / "out")])
+    r = runner.invoke(
+        app,
+        [
+            "eval",
+            "retrieval",
+            "--pairs",
+            str(tmp_path / "captions.csv"),
+            "--split",
+            "test",
+            "--model",
+            "conse",
+            "--model",
+            "preclip",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout.count("retrieval on") == 1 and "conse" in r.stdout and "preclip" in r.stdout
     d = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -86,8 +102,9 @@ def test_probe_and_pooled_instance_on_real_images(conse_encoder, cifar_subset):
 def test_feature_maps_shape(conse_encoder):
     from PIL import Image
 
-    from cliplab.eval.instance import efficientnet_tower, feature_maps
+    from cliplab.eval.instance import descriptor_encoder
 
-    tower = efficientnet_tower(conse_encoder)
-    x = np.stack([tower.preprocess(Image.new("RGB", (64, 48), (120, 30, 200)))])
-    assert tuple(feature_maps(tower, x).shape) == (1, 1280, 7, 7)
+    enc = descriptor_encoder(conse_encoder, "gem")  # pools the image tower's last map
+    x = np.stack([enc.preprocess(Image.new("RGB", (64, 48), (120, 30, 200)))])
+    assert tuple(enc.feature_map(x).shape) == (1, 1280, 7, 7)
+    assert enc.encode_image_batch(x).shape == (1, 1280)

@@ -1,4 +1,5 @@
 """Task runners on tiny synthetic data with a colour 'model' (no weights, a few seconds)."""
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,14 @@ def test_zeroshot_reports_missing_files_and_evaluates_the_rest(colour_encoder, c
 
 
 def test_zeroshot_errors(colour_encoder, colour_data, tmp_path):
-    pd.DataFrame({"path": [str(tmp_path / "x.jpg")], "label": ["red"]}).to_csv(tmp_path / "none.csv", index=False)
-    with pytest.raises(DataError, match="none of the 1 images"):
+    pd.DataFrame({"path": [str(tmp_path / "x.jpg"), str(tmp_path / "y.jpg")], "label": ["red", "blue"]}).to_csv(
+        tmp_path / "none.csv", index=False
+    )
+    with pytest.raises(DataError, match="none of the 2 images"):
         evaluate_zeroshot(colour_encoder, tmp_path / "none.csv")
+    pd.DataFrame({"path": [str(tmp_path / "x.jpg")], "label": ["red"]}).to_csv(tmp_path / "one.csv", index=False)
+    with pytest.raises(DataError, match="at least two classes"):  # one class: every guess right, not a score
+        evaluate_zeroshot(colour_encoder, tmp_path / "one.csv")
     with pytest.raises(DataError, match="no column 'kind'"):
         evaluate_zeroshot(colour_encoder, colour_data, label_column="kind")
     (tmp_path / "empty.csv").write_text("path,label\n")
@@ -67,8 +73,12 @@ def test_classnames_formats(tmp_path):
 def test_zeroshot_with_classnames_and_dataframe(colour_encoder, tmp_path):
     df = write_colour_images(tmp_path / "img", per_class=2)
     df["label"] = df["label"].str[0]  # r / g / b: the prompt names must come from the mapping
-    r = evaluate_zeroshot(colour_encoder, df, classnames={"r": "red", "g": "green", "b": "blue"},
-                          templates=["a {} object", "something {}"])
+    r = evaluate_zeroshot(
+        colour_encoder,
+        df,
+        classnames={"r": "red", "g": "green", "b": "blue"},
+        templates=["a {} object", "something {}"],
+    )
     assert r["top1"] == 1.0 and r["templates"] == 2 and set(r["per_class_accuracy"]) == {"r", "g", "b"}
     assert r["arrays"]["names"] == ["blue", "green", "red"]
 

@@ -1,4 +1,5 @@
 """Index tests never write to the real user data dir, and share a tiny encoder and real-image folders."""
+
 from __future__ import annotations
 
 import pytest

@@ -3,6 +3,7 @@
 Prints `progress DONE TOTAL` after each committed batch; with KILL_AFTER > 0 it SIGKILLs itself right
 after that many commits (no cleanup, no atexit, no final transaction).
 """
+
 import os
 import signal
 import sys

@@ -1,4 +1,5 @@
 """Test helpers: a tiny deterministic encoder (no weights, microseconds per image) and real-image folders."""
+
 from __future__ import annotations
 
 import csv
@@ -16,6 +17,7 @@ from cliplab.models.base import Encoder, l2_normalize
 
 class TinyEncoder(Encoder):
     """Colour layout of a 4×4 thumbnail (48-d). Same image → same vector; enough for index mechanics."""
+
     name = "tiny-test"
     dim = 48
     image_batch_size = 4

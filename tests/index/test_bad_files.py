@@ -1,4 +1,5 @@
 """Bad files are recorded with a reason, the rest is indexed, and they are retried only once they change."""
+
 from __future__ import annotations
 
 from PIL import Image

@@ -1,4 +1,5 @@
 """`cliplab index / search / duplicates` parse arguments and call the Collection API."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from tests.index.helpers import TinyEncoder
 def run(monkeypatch):
     loaded = []
 
-    def fake_load(spec):
+    def fake_load(spec, *args, **kwargs):
         loaded.append(spec)
         return TinyEncoder()
 

@@ -1,4 +1,5 @@
 """SIGKILL the indexer part-way, re-run: every valid image is indexed exactly once, nothing is lost."""
+
 from __future__ import annotations
 
 import os
@@ -27,18 +28,26 @@ def folder(shared, tmp_path):
 
 def child(folder, index_dir, kill_after=0, delay=0.0):
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "CLIPLAB_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tests.index.crash_child", str(folder), str(index_dir),
-                             str(kill_after), str(delay)], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.index.crash_child", str(folder), str(index_dir), str(kill_after), str(delay)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def assert_consistent(col) -> set[str]:
     """Catalog invariants that hold at every committed moment: ok ⇔ has a vector, FAISS = catalog."""
     con = col.catalog.con
     ok = {p for (p,) in con.execute("SELECT path FROM files WHERE status='ok'")}
-    assert con.execute("SELECT COUNT(*) FROM files").fetchone()[0] == len(set(col.catalog.file_states()))
+    rows = con.execute("SELECT path, status, error FROM files").fetchall()
+    assert all((col.folder / p).is_file() for p, _, _ in rows)  # only real files, never a half-written path
+    assert all(bool(e) == (s == "failed") for _, s, e in rows)  # failed rows say why; ok rows carry no error
     assert con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == len(ok)
-    assert con.execute("SELECT COUNT(*) FROM files f JOIN vectors v ON v.id=f.id WHERE f.status='ok'"
-                       ).fetchone()[0] == len(ok)
+    assert con.execute("SELECT COUNT(*) FROM files f JOIN vectors v ON v.id=f.id WHERE f.status='ok'").fetchone()[
+        0
+    ] == len(ok)
     if ok:
         hits = [h.relpath for h in col.search("anything", k=len(ok) + 10)]
         assert sorted(hits) == sorted(ok)  # search works on exactly what is committed, once each

@@ -1,4 +1,5 @@
 """Add / modify / delete / rename → the index reflects exactly that; an unchanged re-run does no model work."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Model A's index queried with model B → a clear error, or a rebuild with reindex."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,7 +45,7 @@ class RetrainedTiny(TinyEncoder):
 
 def test_same_name_other_weights_is_caught(photos, tiny):
     Collection(photos, encoder=tiny).update()
-    with pytest.raises(IndexMismatchError, match="not the one this index was built with"):
+    with pytest.raises(IndexMismatchError, match="has changed since this index was built"):
         Collection(photos, encoder=RetrainedTiny()).search("x")
 
 

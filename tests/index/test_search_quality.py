@@ -1,4 +1,5 @@
 """Real images, real model: a class-name query ranks that class's CIFAR-10 images first."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Fixtures for the model tests: a tiny random CLIP checkpoint and awkward synthetic images."""
+
 from __future__ import annotations
 
 import numpy as np

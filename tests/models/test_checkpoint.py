@@ -1,4 +1,5 @@
 """The cliplab checkpoint format: round trips, clear errors, and the shipped `lite` model."""
+
 from __future__ import annotations
 
 import json
@@ -22,14 +23,27 @@ def _images(n=3):
     return [Image.fromarray(rng.integers(0, 255, (64 + 8 * i, 80, 3), dtype=np.uint8)) for i in range(n)]
 
 
-def _config(image_inputs=("pooled",), conse_skip=False, dim=32, image_spec="efficientnet-lite0",
-            text_spec="minilm", image_last=0, text_last=0):
+def _config(
+    image_inputs=("pooled",),
+    conse_skip=False,
+    dim=32,
+    image_spec="efficientnet-lite0",
+    text_spec="minilm",
+    image_last=0,
+    text_last=0,
+):
     img_in = {"pooled": 1280, "logits": 1000, "conse": 384}
-    return {"image_tower": {"spec": image_spec, "train_last": image_last},
-            "text_tower": {"spec": text_spec, "train_last": text_last},
-            "image_side": {"inputs": list(image_inputs), "conse_skip": conse_skip, "conse_top_t": 10,
-                           "head": head_config("mlp", sum(img_in[k] for k in image_inputs), dim, hidden=64)},
-            "text_side": {"head": head_config("linear", 384, dim)}}
+    return {
+        "image_tower": {"spec": image_spec, "train_last": image_last},
+        "text_tower": {"spec": text_spec, "train_last": text_last},
+        "image_side": {
+            "inputs": list(image_inputs),
+            "conse_skip": conse_skip,
+            "conse_top_t": 10,
+            "head": head_config("mlp", sum(img_in[k] for k in image_inputs), dim, hidden=64),
+        },
+        "text_side": {"head": head_config("linear", 384, dim)},
+    }
 
 
 def _perturb(enc):

@@ -1,4 +1,5 @@
 """HF CLIP backend: embeddings equal transformers' own pipeline; loading errors are one clear line."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,13 @@ from cliplab.models import clip_hf
 from cliplab.models.base import l2_normalize
 from cliplab.models.clip_hf import HFCLIPEncoder, build_random_clip, is_clip_cached, load_clip
 
-TEXTS = ["a photo of a dog", "", "Ein Foto einer Katze — 猫 🐱", "two  people   riding bikes!",
-         " ".join(["a very long caption"] * 40)]  # > 77 tokens: truncated
+TEXTS = [
+    "a photo of a dog",
+    "",
+    "Ein Foto einer Katze — 猫 🐱",
+    "two  people   riding bikes!",
+    " ".join(["a very long caption"] * 40),
+]  # > 77 tokens: truncated
 
 
 @pytest.fixture(scope="module")

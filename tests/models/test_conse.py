@@ -1,4 +1,5 @@
 """ConSE / lite with the real EfficientNet-Lite0 + MiniLM weights on real data."""
+
 import numpy as np
 import pandas as pd
 

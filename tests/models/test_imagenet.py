@@ -1,4 +1,5 @@
 """The packaged ImageNet resources: class names, CLIP templates, WordNet ancestors."""
+
 from __future__ import annotations
 
 from cliplab.models.imagenet import clip80_templates, imagenet_classnames, imagenet_hypernyms

@@ -1,4 +1,5 @@
 """Pooling functions against hand-computed values on tiny feature maps."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,7 @@ import torch
 from cliplab.models.pooling import gap, gem, mac, pca_whiten, pool, rmac, rmac_regions
 
 # one image, two channels, 2 × 2 map
-X = np.array([[[[1.0, 2.0], [3.0, 4.0]],
-               [[0.0, 1.0], [1.0, 0.0]]]], np.float32)
+X = np.array([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [1.0, 0.0]]]], np.float32)
 
 
 def unit(v):
@@ -48,7 +48,7 @@ def _reference_regions(h, w, levels):
     ovr, steps = 0.4, torch.Tensor([2, 3, 4, 5, 6, 7])
     side = min(w, h)
     b = (max(h, w) - side) / (steps - 1)
-    _, idx = torch.min(torch.abs(((side ** 2 - side * b) / side ** 2) - ovr), 0)
+    _, idx = torch.min(torch.abs(((side**2 - side * b) / side**2) - ovr), 0)
     wd = idx.item() + 1 if h < w else 0
     hd = idx.item() + 1 if h > w else 0
     out = []

@@ -1,4 +1,5 @@
 """ResizeCropNormalize must reproduce transformers' CLIPImageProcessor (PIL backend) exactly."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,16 +14,20 @@ CASES = {
     # crop larger than the resized image with an odd difference: zero padding, extra row before
     "pad-odd": dict(shortest_edge=201, crop=224),
     "pad-odd-crop": dict(shortest_edge=200, crop=225),
-    "bilinear-other-stats": dict(shortest_edge=256, crop=224, resample=Image.BILINEAR,
-                                 mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)),
+    "bilinear-other-stats": dict(
+        shortest_edge=256, crop=224, resample=Image.BILINEAR, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)
+    ),
 }
 
 
 def _reference(cfg: dict) -> CLIPImageProcessorPil:
     return CLIPImageProcessorPil(
-        size={"shortest_edge": cfg["shortest_edge"]}, crop_size={"height": cfg["crop"], "width": cfg["crop"]},
+        size={"shortest_edge": cfg["shortest_edge"]},
+        crop_size={"height": cfg["crop"], "width": cfg["crop"]},
         resample=cfg.get("resample", Image.BICUBIC),
-        image_mean=list(cfg.get("mean", CLIP_MEAN)), image_std=list(cfg.get("std", CLIP_STD)))
+        image_mean=list(cfg.get("mean", CLIP_MEAN)),
+        image_std=list(cfg.get("std", CLIP_STD)),
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -1,5 +1,6 @@
 """Every backend is two towers, and each tower's torch graph (what ONNX export traces) computes what
 its fast `encode` path computes."""
+
 from __future__ import annotations
 
 import numpy as np

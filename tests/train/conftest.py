@@ -1,4 +1,5 @@
 """Small real subsets for training tests: features are extracted once per session into a temp cache."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -32,8 +33,17 @@ def small_config(flickr_pairs, feature_cache):
     from cliplab.train import TrainConfig
 
     def make(**kw):
-        base = dict(pairs=[str(flickr_pairs)], epochs=4, batch_size=64, val_split="0.25", dim=64,
-                    lr=2e-3, patience=0, cache_dir=str(feature_cache), seed=0)
+        base = dict(
+            pairs=[str(flickr_pairs)],
+            epochs=4,
+            batch_size=64,
+            val_split="0.25",
+            dim=64,
+            lr=2e-3,
+            patience=0,
+            cache_dir=str(feature_cache),
+            seed=0,
+        )
         return TrainConfig(**{**base, **kw})
 
     return make

@@ -1,4 +1,5 @@
 """`cliplab train` end to end through the CLI; the result works with other commands' --model."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,22 @@ def run(*args):
 
 def test_train_resume_then_classify(flickr_pairs, feature_cache, tmp_path):
     out = tmp_path / "my-model"
-    common = ["--pairs", flickr_pairs, "--cache-dir", feature_cache, "--val-split", "0.25", "--dim", "32",
-              "--head", "mlp", "--batch-size", "64", "--patience", "0"]
+    common = [
+        "--pairs",
+        flickr_pairs,
+        "--cache-dir",
+        feature_cache,
+        "--val-split",
+        "0.25",
+        "--dim",
+        "32",
+        "--head",
+        "mlp",
+        "--batch-size",
+        "64",
+        "--patience",
+        "0",
+    ]
     r = run("train", *common, "--epochs", "3", "--stop-after", "1", "--out", out, "--json")
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)

@@ -1,4 +1,5 @@
 """Fine-tuning a tiny random-weight CLIP (both towers unfrozen) through the same trainer."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,21 @@ def test_finetune_tiny_clip_and_reload(tiny_clip, small_config, flickr_pairs, tm
     csv = tmp_path / "pairs.csv"
     df.to_csv(csv, index=False)
     spec = f"clip:{tiny_clip}"
-    cfg = small_config(pairs=[str(csv)], image_tower=spec, text_tower=spec, image_train_last=-1,
-                       text_train_last=-1, image_head="none", text_head="none", val_split="0",
-                       epochs=2, batch_size=16, lr=1e-3, tower_lr=1e-3, augment=["flip"])
+    cfg = small_config(
+        pairs=[str(csv)],
+        image_tower=spec,
+        text_tower=spec,
+        image_train_last=-1,
+        text_train_last=-1,
+        image_head="none",
+        text_head="none",
+        val_split="0",
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        tower_lr=1e-3,
+        augment=["flip"],
+    )
     res = train(cfg, tmp_path / "run", progress=False)
     assert len(res.history) == 3 and all(np.isfinite(r["train_loss"]) for r in res.history[1:])
 

@@ -1,4 +1,5 @@
 """Training on a small real subset (60 Flickr8k train images, frozen towers, cached features)."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,9 @@ def test_short_run_learns(small_config, tmp_path):
     res = train(small_config(epochs=5), tmp_path / "run", progress=False)
     h = res.history
     assert [r["epoch"] for r in h] == list(range(6))
-    assert h[-1]["train_loss"] < h[1]["train_loss"]            # training loss goes down
+    assert h[-1]["train_loss"] < h[1]["train_loss"]  # training loss goes down
     assert min(r["val_loss"] for r in h[1:]) < h[0]["val_loss"]  # and so does validation loss
-    assert res.best["t2i_R@5"] > h[0]["t2i_R@5"]              # validation recall beats epoch 0
+    assert res.best["t2i_R@5"] > h[0]["t2i_R@5"]  # validation recall beats epoch 0
     assert res.data["validation"]["images"] == 15 and res.data["train"]["images"] == 45
 
     out = res.out_dir
@@ -30,7 +31,7 @@ def test_short_run_learns(small_config, tmp_path):
     rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
     assert len(rows) == 6 and {"t2i_R@1", "i2t_R@10", "val_loss", "logit_scale"} <= set(rows[-1])
     assert (out / PLOT_FILE).read_bytes()[:4] == b"\x89PNG"
-    assert not list(out.glob("*.tmp"))                          # atomic writes leave no debris
+    assert not list(out.glob("*.tmp"))  # atomic writes leave no debris
 
     enc = load_encoder(str(out))
     assert isinstance(enc, TrainedEncoder) and enc.dim == 64
@@ -73,7 +74,7 @@ def test_early_stopping_keeps_best(small_config, tmp_path):
     res = train(small_config(epochs=30, patience=1, lr=0.05), tmp_path / "run", progress=False)
     assert res.stopped_early and res.epoch < 30
     scores = [r["score"] for r in res.history]
-    assert res.best_epoch == int(np.argmax(scores))
+    assert res.best_epoch == 1 + int(np.argmax(scores[1:]))  # the best *trained* epoch (0 is the baseline)
 
 
 def test_bad_rows_are_skipped_and_counted(small_config, flickr_pairs, tmp_path):
@@ -82,8 +83,12 @@ def test_bad_rows_are_skipped_and_counted(small_config, flickr_pairs, tmp_path):
     df = pd.read_csv(flickr_pairs)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
-    bad = pd.DataFrame({"path": [str(tmp_path / "missing.jpg")] * 2 + [df["path"][0]] * 2 + [str(broken)],
-                        "caption": ["a dog", "a cat", "", "   ", "a broken photo"]})
+    bad = pd.DataFrame(
+        {
+            "path": [str(tmp_path / "missing.jpg")] * 2 + [df["path"][0]] * 2 + [str(broken)],
+            "caption": ["a dog", "a cat", "", "   ", "a broken photo"],
+        }
+    )
     csv = tmp_path / "pairs.csv"
     pd.concat([df, bad]).to_csv(csv, index=False)
     res = train(small_config(pairs=[str(csv)], epochs=1), tmp_path / "run", progress=False)
@@ -104,8 +109,13 @@ def test_validation_split_is_by_image(small_config):
 
 def test_labelled_images_become_prompt_pairs(imagenet_labels, small_config):
     csv = imagenet_labels(12)
-    cfg = small_config(pairs=[], labels=[str(csv)], label_column="name", epochs=1,
-                       label_templates=["a photo of a {}.", "a drawing of a {}."])
+    cfg = small_config(
+        pairs=[],
+        labels=[str(csv)],
+        label_column="name",
+        epochs=1,
+        label_templates=["a photo of a {}.", "a drawing of a {}."],
+    )
     from cliplab.train.data import load_pairs
 
     data, val = load_pairs(cfg.validate())

@@ -1,4 +1,5 @@
 """Training curves: three panels with a validation split, the loss alone without one."""
+
 from __future__ import annotations
 
 from PIL import Image

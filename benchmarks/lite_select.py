@@ -1,0 +1,156 @@
+"""How `lite`'s recipe was chosen: validation splits only, never a reporting set.
+
+The recipe's heads are trained with more held out — 160 of the 800 Flickr8k *train* photos and 150
+of the 750 trainable ImageNet-sample classes — and scored on those plus FER2013-dev's validation
+part, for every ConSE fusion weight w (heads.py "conse_fusion"; cosine = w·ConSE + (1−w)·heads):
+
+- Flickr8k train-held-out text→image R@1 (160 photos / 800 captions),
+- ImageNet-sample held-out classes top-1 (150 photos among their 150 names, "a photo of a {}."),
+- FER validation part top-1 (7 emotions, "a photo of a {}."; the training part is the recipe's),
+- the same 150 held-out photos named by their nearest WordNet parent instead ("a photo of a van.",
+  130 names): broad names that are not the classifier's own labels, like Caltech's,
+
+and the chosen w is the one with the best mean of the four. Everything comes from the on-disk
+feature cache, so after the first run this takes seconds. CIFAR-10-dev, the Flickr8k test split,
+FER's reporting part and the 250 breadth classes are never read.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lite_select.py [--seed N] [--no-fer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, require_shared  # noqa: E402
+
+from cliplab.models.checkpoint import load_checkpoint  # noqa: E402
+from cliplab.models.heads import conse_vectors  # noqa: E402
+from cliplab.models.imagenet import imagenet_hypernyms  # noqa: E402
+from cliplab.train import train  # noqa: E402
+from cliplab.train.features import image_features, text_features  # noqa: E402
+from cliplab.train.lite_recipe import HYPERNYM_MAX_UP, HYPERNYM_MIN_DEPTH, breadth_mask, fer_parts, lite_config, prepare  # noqa: E402
+
+WEIGHTS = [round(float(w), 2) for w in np.arange(0, 1.0001, 0.05)]
+N_VAL_IMAGES, N_VAL_CLASSES, VAL_SEED = 160, 150, 7
+
+
+def splits(shared: Path) -> dict:
+    data = shared / "data"
+    caps = pd.read_csv(data / "flickr8k-1k" / "captions.csv")
+    caps["path"] = [str((data / "flickr8k-1k" / p).resolve()) for p in caps["path"]]
+    caps = caps[caps["split"] == "train"]
+    rng = np.random.default_rng(VAL_SEED)
+    val_images = sorted(rng.choice(sorted(caps["path"].unique()), N_VAL_IMAGES, replace=False))
+    im = pd.read_csv(data / "imagenet-samples" / "labels.csv")
+    im["path"] = [str((data / "imagenet-samples" / p).resolve()) for p in im["path"]]
+    val_classes = np.zeros(len(im), bool)
+    val_classes[rng.choice(np.flatnonzero(~breadth_mask(len(im))), N_VAL_CLASSES, replace=False)] = True
+    fer = pd.read_csv(data / "fer2013-dev" / "labels.csv")
+    fer["path"] = [str((data / "fer2013-dev" / p).resolve()) for p in fer["path"]]
+    fer = fer[fer_parts(fer["label"]) == "val"]
+    return {
+        "captions": caps[caps["path"].isin(val_images)],
+        "val_images": val_images,
+        "imagenet": im[val_classes],
+        "val_classes": val_classes,
+        "fer": fer,
+    }
+
+
+def _recall_at(sim: torch.Tensor, gt: torch.Tensor, k: int) -> float:
+    return float((sim.topk(k, dim=1).indices == gt[:, None]).any(1).float().mean())
+
+
+class Scorer:
+    """Cached tower outputs for the validation sets → scores of any heads at any fusion weight."""
+
+    def __init__(self, enc, s: dict, cache_dir=None):
+        self.enc = enc
+        img, txt = enc.image_tower, enc.text_tower
+        self.class_emb = enc.heads.image.class_emb
+        fer_labels = sorted(s["fer"]["label"].unique())
+        self.sets = {}
+        caps = s["captions"]
+        gt = torch.tensor([s["val_images"].index(p) for p in caps["path"]])
+        self.sets["flickr_t2i_R@1"] = (s["val_images"], list(caps["caption"]), gt, "t2i")
+        names = [f"a photo of a {n}." for n in s["imagenet"]["name"]]
+        self.sets["imagenet_top1"] = (list(s["imagenet"]["path"]), names, torch.arange(len(names)), "i2t")
+        gt = torch.tensor([fer_labels.index(v) for v in s["fer"]["label"]])
+        self.sets["fer_top1"] = (list(s["fer"]["path"]), [f"a photo of a {n}." for n in fer_labels], gt, "i2t")
+        im = s["imagenet"]
+        parent = [
+            (imagenet_hypernyms(w, HYPERNYM_MIN_DEPTH, HYPERNYM_MAX_UP) or [n])[0]
+            for w, n in zip(im["wnid"], im["name"])
+        ]
+        names = sorted(set(parent))
+        gt = torch.tensor([names.index(p) for p in parent])
+        self.sets["parent_top1"] = (list(im["path"]), [f"a photo of a {n}." for n in names], gt, "i2t")
+        self.feats = {}
+        for key, (paths, texts, _, _) in self.sets.items():
+            f, failed = image_features(img, paths, "center", cache_dir, progress=False)
+            if failed:
+                raise SystemExit(f"unreadable validation images: {failed}")
+            t = text_features(txt, texts, cache_dir, progress=False)
+            self.feats[key] = ({k: torch.from_numpy(v) for k, v in f.items()}, torch.from_numpy(t["text"]))
+
+    def curves(self, heads) -> dict[str, list[float]]:
+        out = {}
+        with torch.no_grad():
+            for key, (_, _, gt, direction) in self.sets.items():
+                f, t = self.feats[key]
+                hi, ht = F.normalize(heads.image(f), dim=-1), F.normalize(heads.text({"text": t}), dim=-1)
+                ci, ct = conse_vectors(f["logits"], self.class_emb, 10), F.normalize(t, dim=-1)
+                sh, sc = hi @ ht.T, ci @ ct.T
+                if direction == "t2i":
+                    sh, sc = sh.T, sc.T
+                out[key] = [_recall_at(w * sc + (1 - w) * sh, gt, 1) for w in WEIGHTS]
+        out["mean"] = list(np.mean([out[k] for k in self.sets], axis=0))
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-fer", action="store_true", help="Train without FER's supervised part.")
+    ap.add_argument("--no-augment", action="store_true", help="Train on the plain view only (a quick look).")
+    ap.add_argument("--epochs", type=int, help="Override the recipe's epochs.")
+    args = ap.parse_args()
+    shared = require_shared()
+    s = splits(shared)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        files = prepare(shared, tmp, exclude_images=set(s["val_images"]), exclude_classes=s["val_classes"])
+        cfg = lite_config(files, seed=args.seed)
+        if args.no_fer:
+            caps = pd.read_csv(files["captions"])
+            caps[~caps["path"].str.contains("fer2013-dev")].to_csv(files["captions"], index=False)
+        if args.no_augment:
+            cfg.augment = []
+        if args.epochs:
+            cfg.epochs = args.epochs
+        res = train(cfg, tmp / "run", progress=False)
+        enc = load_checkpoint(res.out_dir)
+    c = Scorer(enc, s).curves(enc.heads)
+    best = int(np.argmax(c["mean"]))
+    print("| w (ConSE share) | " + " | ".join(k for k in c) + " |\n|---|" + "---|" * len(c))
+    for i, w in enumerate(WEIGHTS):
+        mark = " ← chosen" if i == best else ""
+        print(f"| {w:.2f}{mark} | " + " | ".join(f"{100 * c[k][i]:.1f}" for k in c) + " |")
+    print(
+        f"\nBest mean at w = {WEIGHTS[best]:.2f}. Seed {args.seed}{', no FER part' if args.no_fer else ''}"
+        f"{', no augmented views' if args.no_augment else ''}{f', {args.epochs} epochs' if args.epochs else ''}. "
+        f"Machine: {machine()}."
+    )
+
+
+if __name__ == "__main__":
+    main()

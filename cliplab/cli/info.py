@@ -1,0 +1,98 @@
+"""`cliplab models` (what is available offline) and `cliplab indexes` (list / prune). Nothing here
+loads model weights: listing must stay instant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cliplab.cli.app import JsonOpt, app, err, guarded, out, print_json, table
+
+
+@app.command("models")
+@guarded
+def models_cmd(as_json: bool = JsonOpt):
+    """Models you can pass to --model: which are installed (usable offline), their size and source."""
+    from cliplab.available import available_models
+
+    rows = available_models()
+    if as_json:
+        print_json({"models": rows})
+        return
+    body = [[r["spec"], "yes" if r["installed"] else "no", r["dim"] or "?", r["source"], r["note"]] for r in rows]
+    out.print(table("models", ["spec", "installed", "dim", "source", "note"], body))
+
+
+indexes_app = typer.Typer(
+    help="Collection indexes: list them, or prune those whose folder is gone.", invoke_without_command=True
+)
+app.add_typer(indexes_app, name="indexes")
+
+
+def _rows(infos) -> list[list]:
+    return [
+        [
+            i.folder or "?",
+            i.model or "?",
+            i.images,
+            i.failed,
+            f"{i.size_bytes / 1e6:.1f} MB",
+            i.updated_at or "never",
+            i.index_dir + ("" if i.folder_exists else "  (folder gone)"),
+        ]
+        for i in infos
+    ]
+
+
+@indexes_app.callback()
+@guarded
+def indexes_cmd(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(
+        None, "--home", help="Index home (default $CLIPLAB_INDEX_HOME or ~/.local/share/cliplab/indexes)."
+    ),
+    as_json: bool = JsonOpt,
+):
+    """List indexes: folder, model, images, size, last update."""
+    ctx.obj = {"home": home}
+    if ctx.invoked_subcommand is not None:
+        return
+    from cliplab.index.listing import list_indexes
+    from cliplab.index.locate import index_home
+
+    infos = list_indexes(home)
+    if as_json:
+        print_json({"home": str(home or index_home()), "indexes": [i.as_dict() for i in infos]})
+        return
+    if not infos:
+        err.print(f"no indexes in {home or index_home()}", markup=False)
+        return
+    out.print(
+        table(
+            f"indexes in {home or index_home()}",
+            ["folder", "model", "images", "failed", "size", "updated", "index"],
+            _rows(infos),
+        )
+    )
+
+
+@indexes_app.command("prune")
+@guarded
+def prune_cmd(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only list what would be removed."),
+    as_json: bool = JsonOpt,
+):
+    """Remove the indexes whose folder no longer exists (an unmounted drive counts as gone: use --dry-run)."""
+    from cliplab.index.listing import prune_indexes
+
+    gone = prune_indexes((ctx.obj or {}).get("home"), dry_run=dry_run)
+    if as_json:
+        print_json({"dry_run": dry_run, "removed": [i.as_dict() for i in gone]})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for i in gone:
+        out.print(f"{verb} {i.index_dir} (folder {i.folder} is gone; {i.images} images)", markup=False)
+    out.print(f"{verb} {len(gone)} index{'es' if len(gone) != 1 else ''}", markup=False)

@@ -1,0 +1,232 @@
+"""Querying an index built from embedding shards (`cliplab index --from-embeddings`): the same kind of
+methods as `Collection` — `search(text)`, `search_image`, `search_vector`, `encoder()`, `count`, and
+`lookup(id)` for a row's metadata (path or tar key, caption, status) read from the shard files.
+
+    idx = ShardsIndex("runs/idx")
+    idx.search("a red car", k=10)      # [ShardHit(rank, score, id, path, key, caption), …]
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cliplab.errors import CliplabError, IndexMismatchError, IndexNotFoundError
+from cliplab.index.large import INDEX_FILE, INFO_FILE, TUNE_K, ShardTable
+from cliplab.models.base import Encoder, l2_normalize
+
+META_CACHE = 16  # shards whose metadata tables stay in memory (a query's hits share few shards)
+
+
+def is_shards_index(path: str | Path) -> bool:
+    p = Path(path).expanduser()
+    return (p / INFO_FILE).is_file() and (p / INDEX_FILE).is_file()
+
+
+@dataclass
+class ShardHit:
+    rank: int
+    score: float
+    id: int  # global row id (folder, shard, row)
+    path: str  # image_path from the metadata: a file, URL or shard.tar#key
+    key: str | None
+    caption: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class ShardsIndex:
+    def __init__(
+        self, index_dir: str | Path, encoder: Encoder | None = None, loader: Callable[[str], Encoder] | None = None
+    ):
+        import faiss
+
+        self.index_dir = Path(index_dir).expanduser().resolve()
+        if not is_shards_index(self.index_dir):
+            raise IndexNotFoundError(
+                f"no shards index in {self.index_dir} (expected {INFO_FILE} + {INDEX_FILE}; "
+                "build one with: cliplab index --from-embeddings DIR --index IDX)"
+            )
+        self.info = json.loads((self.index_dir / INFO_FILE).read_text())
+        self.index = faiss.read_index(str(self.index_dir / INDEX_FILE))
+        self.table = ShardTable.from_json(self.info["shards"])
+        self._encoder, self._loader = encoder, loader
+        self._meta: OrderedDict = OrderedDict()
+
+    @classmethod
+    def from_parts(cls, index_dir: Path, index, info: dict, table: ShardTable) -> ShardsIndex:
+        """An in-memory index being built (for tuning), without reading files."""
+        obj = cls.__new__(cls)
+        obj.index_dir, obj.index, obj.info, obj.table = Path(index_dir), index, info, table
+        obj._encoder = obj._loader = None
+        obj._meta = OrderedDict()
+        return obj
+
+    # --- facts ------------------------------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        return self.info.get("model") or "lite"
+
+    @property
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.info["dim"])
+
+    def describe(self) -> dict:
+        keys = (
+            "kind",
+            "count",
+            "dim",
+            "model",
+            "nlist",
+            "nprobe",
+            "tuned_recall_at_10",
+            "rerank",
+            "build_seconds",
+            "index_bytes",
+        )
+        return {
+            "index_dir": str(self.index_dir),
+            **{k: self.info[k] for k in keys if k in self.info},
+            "sources": sorted({d for d, _, _ in self.info["shards"]}),
+        }
+
+    def encoder(self) -> Encoder:
+        """The model the vectors were made with (checked against the stored fingerprint)."""
+        if self._encoder is None:
+            if self._loader is not None:
+                self._encoder = self._loader(self.model)
+            else:
+                from cliplab.runtime import load_encoder
+
+                self._encoder = load_encoder(self.model)
+        enc = self._encoder
+        if enc.dim != self.dim:
+            raise IndexMismatchError(
+                f"model {enc.name!r} gives {enc.dim}-d vectors but the index holds "
+                f"{self.dim}-d ones (made with {self.model!r})"
+            )
+        stored = self.info.get("model_info")
+        from cliplab.runtime import without_runtime
+
+        stored = without_runtime(stored) if stored else stored
+        now = json.loads(
+            json.dumps({k: v for k, v in without_runtime(enc.describe()).items() if k != "logit_scale"}, default=str)
+        )
+        if stored and stored != now:
+            raise IndexMismatchError(
+                f"model {enc.name!r} is not the one the embeddings were made with "
+                f"(then: {json.dumps(stored)}; now: {json.dumps(now)})"
+            )
+        return enc
+
+    # --- search -----------------------------------------------------------------------------------
+    def search(self, text: str, k: int = 10, threshold: float | None = None) -> list[ShardHit]:
+        if not str(text).strip():
+            raise CliplabError("empty query: give some text (or search by --image)")
+        return self.search_vector(self.encoder().encode_texts([str(text)])[0], k, threshold)
+
+    def search_image(self, image: str | Path, k: int = 10, threshold: float | None = None) -> list[ShardHit]:
+        from cliplab.data.images import load_image
+
+        return self.search_vector(self.encoder().encode_images([load_image(image)])[0], k, threshold)
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, threshold: float | None = None) -> list[ShardHit]:
+        if k < 1:
+            raise CliplabError("top-k must be at least 1")
+        q = l2_normalize(np.asarray(vector, np.float32).reshape(1, -1))
+        if q.shape[1] != self.dim:
+            raise IndexMismatchError(f"query vector has {q.shape[1]} dims, the index {self.dim}")
+        if not self.count:
+            return []
+        scores, ids = self.raw_search(q, min(k, self.count))
+        keep = [
+            (float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0 and (threshold is None or s >= threshold)
+        ]
+        meta = self.lookup_many([i for _, i in keep])
+        return [
+            ShardHit(r, round(s, 6), i, meta[i]["image_path"], meta[i].get("key"), meta[i].get("caption"))
+            for r, (s, i) in enumerate(keep, 1)
+        ]
+
+    def raw_search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, global ids), each (nq, k). IVF: nprobe scaled up for k > 10 (it was tuned for 10);
+        IVF-PQ: RERANK × k candidates re-scored exactly from the shard files."""
+        import faiss
+
+        q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is None:
+            return self.index.search(q, k)
+        base = nprobe or int(self.info.get("nprobe") or ivf.nprobe)
+        params = faiss.SearchParametersIVF(nprobe=int(min(ivf.nlist, base * max(1, -(-k // TUNE_K)))))
+        rerank = int(self.info.get("rerank") or 0)
+        if not rerank:
+            return self.index.search(q, k, params=params)
+        _, cand = self.index.search(q, k * rerank, params=params)
+        scores = np.full((len(q), k), -np.inf, np.float32)
+        ids = np.full((len(q), k), -1, np.int64)
+        for r, (qv, c) in enumerate(zip(q, cand)):
+            c = c[c >= 0]
+            if not len(c):
+                continue
+            exact = self.table.vectors(c) @ qv
+            top = np.argsort(-exact, kind="stable")[:k]
+            scores[r, : len(top)], ids[r, : len(top)] = exact[top], c[top]
+        return scores, ids
+
+    # --- metadata ---------------------------------------------------------------------------------
+    def lookup(self, id: int) -> dict:
+        """The metadata row of a global id: image_path, key, caption, status, error, shard, row, dir."""
+        return self.lookup_many([id])[int(id)]
+
+    def lookup_many(self, ids: list[int]) -> dict[int, dict]:
+        if not ids:
+            return {}
+        arr = np.asarray(ids, np.int64)
+        if arr.min() < 0 or arr.max() >= self.table.offsets[-1]:
+            raise CliplabError(f"no such id in this index (0 … {int(self.table.offsets[-1]) - 1})")
+        pos, row = self.table.locate(arr)
+        out = {}
+        for i, p, r in zip(arr.tolist(), pos.tolist(), row.tolist()):
+            rec = {k: (None if _isna(v) else v) for k, v in self._shard_meta(p).iloc[r].to_dict().items()}
+            shard = self.table.shards[p]
+            out[i] = {**rec, "shard": shard.id, "row": r, "dir": str(shard.dir)}
+        return out
+
+    def _shard_meta(self, p: int):
+        if p in self._meta:
+            self._meta.move_to_end(p)
+            return self._meta[p]
+        df = self.table.shards[p].metadata()
+        self._meta[p] = df
+        if len(self._meta) > META_CACHE:
+            self._meta.popitem(last=False)
+        return df
+
+    def close(self) -> None:
+        self._meta.clear()
+
+    def __enter__(self) -> ShardsIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _isna(v) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(v))  # None, NaN, pd.NA
+    except (TypeError, ValueError):
+        return False

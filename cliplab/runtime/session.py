@@ -1,0 +1,223 @@
+"""Towers and encoders that run cached ONNX graphs with ONNX Runtime — no torch, no transformers.
+
+`OnnxTower` implements the `Tower` interface from a cache entry: images are preprocessed with the
+stored `ResizeCropNormalize` settings (numpy + PIL), texts are tokenised with the `tokenizers`
+library from the stored tokenizer.json, and the graph runs in an `InferenceSession` created on
+first use (a text search never creates the image session). `OnnxEncoder` puts two of them behind
+the `Encoder` interface; its `describe()` is the torch model's identity (so an index built with
+one runtime is searchable with the other) plus the runtime, precision and device that ran.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from cliplab.errors import CliplabError
+from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.preprocess import ResizeCropNormalize
+from cliplab.models.tower import Model, Tower
+from cliplab.runtime.cache import Entry
+from cliplab.runtime.device import cpu_threads, ort_providers
+
+TEXT_BATCH = 256
+RUNTIME_KEYS = ("runtime", "precision", "device")  # describe() keys that do not change the vectors
+
+
+def preprocess_from_config(cfg: dict) -> ResizeCropNormalize:
+    """The stored `{"preprocess": {...}}` dict → the same numpy transform the torch tower uses."""
+    p = dict(cfg)
+    for k in ("mean", "std"):
+        if k in p:
+            p[k] = tuple(float(v) for v in p[k])
+    return ResizeCropNormalize(**p)
+
+
+class OnnxTower(Tower):
+    def __init__(
+        self,
+        entry: Entry,
+        modality: str,
+        precision: str = "fp32",
+        device: str = "cpu",
+        repair: Callable[[], dict] | None = None,
+    ):
+        self.entry, self.modality, self.device = entry, modality, device
+        self._repair = repair
+        self._lock = threading.Lock()
+        self._session = None
+        self._tokenizer = None
+        self._setup(precision)
+
+    def _setup(self, precision: str) -> None:
+        rec = self.entry.manifest["towers"][self.modality]
+        self.rec, self.config = rec, rec.get("config") or {}
+        self.name, self.dim = rec["name"], int(rec["dim"])
+        self.batch_size = int(rec.get("batch_size", 32))
+        self.output_name, self.input_names = rec["output"], list(rec["inputs"])
+        int8 = rec["graphs"].get("int8") or {}
+        if precision == "int8" and "file" in int8:
+            self.graph, self.precision = int8, "int8"
+        elif precision == "int8":
+            why = int8.get("fallback", "not prepared")
+            self.graph, self.precision = rec["graphs"]["fp32"], f"fp32 (int8 kept fp32: {why})"
+        else:
+            self.graph, self.precision = rec["graphs"]["fp32"], "fp32"
+        self._requested = precision
+        self._pre = preprocess_from_config(self.config["preprocess"]) if self.modality == "image" else None
+
+    def fingerprint(self) -> str:
+        return self.rec["fingerprint"]
+
+    def runtime_config(self) -> dict:
+        return dict(self.config)
+
+    # --- inputs ---------------------------------------------------------------------------------
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        if self._pre is None:
+            return super().preprocess(image)
+        return self._pre(image)
+
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.entry.path(self.config["tokenizer_file"])))
+            tok.enable_truncation(max_length=int(self.config["max_length"]))
+            pad_id = int(self.config.get("pad_id", 0))
+            tok.enable_padding(pad_id=pad_id, pad_token=tok.id_to_token(pad_id) or "[PAD]")
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        if self.modality != "text":
+            return super().tokenize(texts)
+        texts = [str(t) for t in texts]
+        if self.config.get("lowercase"):
+            texts = [t.lower() for t in texts]
+        enc = self.tokenizer().encode_batch(texts)
+        fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+        return {n: np.asarray([getattr(e, fields[n]) for e in enc], dtype=np.int64) for n in self.input_names}
+
+    # --- compute --------------------------------------------------------------------------------
+    def session(self):
+        """The InferenceSession, created on first use from a graph whose sha256 matches the manifest."""
+        with self._lock:
+            if self._session is None:
+                self._session = self._open() or self._open(repaired=True)
+            return self._session
+
+    def _open(self, repaired: bool = False):
+        """A session on the verified graph; None when it is corrupt/unloadable (then: rebuild once)."""
+        if repaired:
+            if self._repair is None:
+                raise CliplabError(
+                    f"ONNX cache entry {self.entry.dir} is corrupt ({self.graph['file']}); delete it and run again"
+                )
+            self._repair()  # corrupt or stale: rebuilt from the model, never trusted
+        self._setup(self._requested)  # the entry's current manifest (the other tower may have rebuilt it)
+        path = self.entry.verified_path(self.graph)
+        if path is None:
+            if repaired:
+                raise CliplabError(
+                    f"ONNX cache entry {self.entry.dir}: {self.graph['file']} is corrupt even "
+                    "after a rebuild; delete the folder and run again"
+                )
+            return None
+        try:
+            return _make_session(str(path), self.device)
+        except CliplabError:
+            raise
+        except Exception as e:  # noqa: BLE001 ORT raises its own types for an unloadable graph
+            if repaired:
+                raise CliplabError(f"ONNX Runtime cannot load {path}: {' '.join(str(e).split())[:200]}") from None
+            return None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        out = self.session().run([self.output_name], feeds)[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def encode(self, batch) -> np.ndarray:
+        if self.modality == "image":
+            return self.run({self.input_names[0]: np.ascontiguousarray(batch, dtype=np.float32)})
+        texts = list(batch)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.concatenate(
+            [self.run(self.tokenize(texts[i : i + TEXT_BATCH])) for i in range(0, len(texts), TEXT_BATCH)]
+        )
+
+    def example_inputs(self, n: int = 2) -> dict[str, np.ndarray]:
+        data = np.load(self.entry.path(f"{self.modality}.inputs.npz"))
+        return {k: data[k][:n] for k in self.input_names}
+
+    def torch_module(self):
+        raise TypeError("an ONNX tower has no torch module (load the model with runtime='torch')")
+
+
+def _make_session(graph: str | bytes, device: str):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = cpu_threads()
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(graph, opts, providers=ort_providers(device))
+
+
+class OnnxEncoder(Encoder):
+    """An `Encoder` over a cache entry's two graphs. `model` is the `Model` of its two OnnxTowers."""
+
+    def __init__(
+        self,
+        entry: Entry,
+        name: str,
+        precision: str = "fp32",
+        device: str = "cpu",
+        repair: Callable[[], dict] | None = None,
+    ):
+        m = entry.manifest
+        self.entry, self.name, self.device = entry, name, device
+        self.dim, self.logit_scale = int(m["dim"]), float(m["logit_scale"])
+        self.image = OnnxTower(entry, "image", precision, device, repair)
+        self.text = OnnxTower(entry, "text", precision, device, repair)
+        self.image_batch_size = max(self.image.batch_size, 32)  # ORT is fastest at 32 (docs/measurements)
+        self.model = Model(
+            self.image,
+            self.text,
+            name=name,
+            dim=self.dim,
+            logit_scale=self.logit_scale,
+            meta={"runtime": "onnx", "cache": str(entry.dir)},
+        )
+
+    @property
+    def precision(self) -> dict:
+        return {"image": self.image.precision, "text": self.text.precision}
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.image.preprocess(image)
+
+    def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
+        return self.image.encode(batch)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalize(self.text.encode(texts))
+
+    def describe(self) -> dict:
+        identity = {k: v for k, v in self.entry.manifest["identity"].items() if k not in RUNTIME_KEYS}
+        return {
+            **identity,
+            "model": self.name,
+            "logit_scale": self.logit_scale,
+            "runtime": "onnx",
+            "precision": self.precision,
+            "device": self.device,
+        }

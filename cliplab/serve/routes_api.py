@@ -1,0 +1,281 @@
+"""The native API: collections, search (text, image upload, "more like this"), classify, embed.
+
+Parameters arrive as strings and are checked by the query module, so a bad value is a 400 with a
+sentence naming it rather than a validation dump. Work that touches a model or the index runs in
+FastAPI's thread pool (plain `def` handlers, or `run_in_threadpool`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from cliplab.serve.deps import base_url, get_state
+from cliplab.serve.query import (
+    ApiError,
+    TooLarge,
+    clamp_count,
+    load_upload,
+    optional_float,
+    parse_id,
+    query_vector,
+    search,
+)
+from cliplab.serve.routes_clip import image_url, read_json
+from cliplab.serve.state import ServerState
+
+router = APIRouter(prefix="/api", tags=["cliplab"])
+MAX_FILES = 64
+MAX_LABELS = 1000
+MAX_TEXTS = 1000
+
+
+@router.get("/collections")
+def collections(state: ServerState = Depends(get_state)) -> list[dict]:
+    return [{**src.info(), **state.encoders.runtime(src.model)} for src in state.sources.values()]
+
+
+def run_search(
+    state: ServerState, base: str, collection, query: str, n, offset, threshold, under, glob, **inputs
+) -> dict:
+    """Shared by GET (text / like) and POST (image upload) search."""
+    t0 = time.perf_counter()
+    src = state.source(collection)
+    count = clamp_count(n, "n", default=20)
+    skip = 0 if offset in (None, "") else parse_id(offset)
+    if skip is None:
+        raise ApiError(f"offset must be a whole number ≥ 0, not {offset!r}")
+    vector, exclude = query_vector(state, src, **inputs)
+    matches = search(
+        src, vector, count, skip, optional_float(threshold, "threshold"), under or None, glob or None, exclude
+    )
+    items = src.items([m.id for m in matches])
+    results = []
+    for rank, m in enumerate(matches, start=skip + 1):
+        item = items.get(m.id)
+        if item is None:
+            continue
+        results.append(
+            {
+                "rank": rank,
+                "id": m.id,
+                "score": m.score,
+                "path": item.path,
+                "name": item.path.rsplit("/", 1)[-1],
+                "caption": item.caption,
+                "url": image_url(base, src.name, item),
+                "thumb_url": image_url(base, src.name, item, "thumb"),
+            }
+        )
+    return {
+        "model": src.model,
+        "collection": src.name,
+        "query": query,
+        "took_ms": round((time.perf_counter() - t0) * 1000, 2),
+        "results": results,
+    }
+
+
+@router.get("/search")
+def search_get(
+    request: Request,
+    q: str | None = None,
+    collection: str | None = None,
+    n: str | None = None,
+    offset: str | None = None,
+    threshold: str | None = None,
+    under: str | None = None,
+    glob: str | None = None,
+    like: str | None = None,
+    state: ServerState = Depends(get_state),
+) -> dict:
+    """Text → images (`q`), or image → images by id (`like`)."""
+    return run_search(
+        state,
+        base_url(request),
+        collection,
+        q if q else f"like:{like}",
+        n,
+        offset,
+        threshold,
+        under,
+        glob,
+        text=q,
+        like=like,
+    )
+
+
+async def read_upload(upload: UploadFile, state: ServerState) -> bytes:
+    limit = state.settings.max_upload_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(
+            f"{upload.filename or 'upload'} is larger than the upload limit ({state.settings.max_upload_mb:g} MB)"
+        )
+    return data
+
+
+@router.post("/search")
+async def search_post(
+    request: Request,
+    image: UploadFile = File(...),
+    collection: str | None = Form(None),
+    n: str | None = Form(None),
+    offset: str | None = Form(None),
+    threshold: str | None = Form(None),
+    under: str | None = Form(None),
+    glob: str | None = Form(None),
+    state: ServerState = Depends(get_state),
+) -> dict:
+    """Image (multipart field `image`) → similar images."""
+    raw = await read_upload(image, state)
+    name = image.filename or "image"
+    return await run_in_threadpool(
+        run_search,
+        state,
+        base_url(request),
+        collection,
+        name,
+        n,
+        offset,
+        threshold,
+        under,
+        glob,
+        image=raw,
+        image_name=name,
+    )
+
+
+def _split(text: str | None) -> list[str]:
+    return [s.strip() for s in re.split(r"[,\n]", text or "") if s.strip()]
+
+
+def _templates(spec: str | None) -> list[str]:
+    """Named template sets, or one literal template; never a path (no file is read for a request)."""
+    from cliplab.zeroshot import load_templates
+
+    spec = (spec or "").strip()
+    if spec in ("", "single", "default", "clip80", "none"):
+        return load_templates(spec or None)
+    if "{}" not in spec:
+        raise ApiError("templates must be single, clip80, none, or one template containing {}")
+    return [spec]
+
+
+def classify(
+    state: ServerState,
+    collection,
+    labels: list[str],
+    templates: list[str],
+    k: int,
+    uploads: list[tuple[str, bytes]],
+    ids: list[str],
+) -> dict:
+    from cliplab.zeroshot import class_embeddings, top_k, zero_shot_probs
+
+    t0 = time.perf_counter()
+    if not labels:
+        raise ApiError("no labels: give labels like 'cat,dog,car'")
+    if len(labels) > MAX_LABELS:
+        raise ApiError(f"at most {MAX_LABELS} labels")
+    if not uploads and not ids:
+        raise ApiError("no images: upload files in field 'images' or give 'ids' of indexed images")
+    src = state.source(collection)
+    shared = state.encoder_for(src)
+    rows: list[dict] = []
+    vecs: list[np.ndarray] = []
+    for name, raw in uploads:
+        try:
+            vecs.append(shared.encode_image(load_upload(raw, state, name)))
+            rows.append({"name": name})
+        except ApiError as e:
+            if e.status == 413:
+                raise
+            rows.append({"name": name, "error": str(e)})
+    stored = src.vectors([i for i in (parse_id(x) for x in ids) if i is not None])
+    names = src.items(list(stored))
+    for x in ids:
+        i = parse_id(x)
+        if i in stored and i in names:
+            vecs.append(stored[i])
+            rows.append({"name": names[i].path, "id": i})
+        else:
+            rows.append({"name": str(x), "error": f"no indexed image with id {x!r} in collection {src.name!r}"})
+    if vecs:
+        cls = class_embeddings(shared.encoder, labels, templates)
+        best = top_k(zero_shot_probs(np.stack(vecs), cls, shared.encoder.logit_scale), labels, k)
+        it = iter(best)
+        for row in rows:
+            if "error" not in row:
+                row["predictions"] = [{"label": lab, "prob": round(p, 6)} for lab, p in next(it)]
+    return {
+        "model": src.model,
+        "labels": labels,
+        "templates": len(templates),
+        "took_ms": round((time.perf_counter() - t0) * 1000, 2),
+        "results": rows,
+    }
+
+
+@router.post("/classify")
+async def classify_route(
+    labels: str = Form(...),
+    templates: str | None = Form(None),
+    k: str | None = Form(None),
+    images: list[UploadFile] = File(default=[]),
+    ids: str | None = Form(None),
+    collection: str | None = Form(None),
+    state: ServerState = Depends(get_state),
+) -> dict:
+    """Zero-shot: per image, the probability of each label (multipart: images and/or ids, labels)."""
+    if len(images) > MAX_FILES:
+        raise ApiError(f"at most {MAX_FILES} images per request")
+    uploads = [(u.filename or f"image-{i + 1}", await read_upload(u, state)) for i, u in enumerate(images)]
+    labs = list(dict.fromkeys(_split(labels)))
+    top = clamp_count(k, "k", default=5)
+    return await run_in_threadpool(classify, state, collection, labs, _templates(templates), top, uploads, _split(ids))
+
+
+def embed(state: ServerState, collection, texts: list, uploads: list[tuple[str, bytes]]) -> dict:
+    src = state.source(collection)
+    if not texts and not uploads:
+        raise ApiError("nothing to embed: give texts and/or images")
+    if len(texts) > MAX_TEXTS or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise ApiError(f"texts must be up to {MAX_TEXTS} non-empty strings")
+    shared = state.encoder_for(src)
+    out: dict = {"model": src.model, "dim": shared.dim}
+    if texts:
+        out["texts"] = shared.encoder.encode_texts(list(texts)).tolist()
+    if uploads:
+        vecs, errors = [], []
+        for name, raw in uploads:
+            try:
+                vecs.append(shared.encode_image(load_upload(raw, state, name)).tolist())
+            except ApiError as e:
+                if e.status == 413:
+                    raise
+                vecs.append(None)
+                errors.append({"name": name, "error": str(e)})
+        out["images"], out["errors"] = vecs, errors
+    return out
+
+
+@router.post("/embed")
+async def embed_route(request: Request, state: ServerState = Depends(get_state)) -> dict:
+    """Texts (JSON `{"texts": [...]}` or form fields) and/or images (multipart `images`) → vectors."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=MAX_FILES, max_fields=MAX_TEXTS + 10)
+        texts = [t for t in form.getlist("texts") if isinstance(t, str)]
+        files = [f for f in form.getlist("images") if not isinstance(f, str)]
+        uploads = [(f.filename or f"image-{i + 1}", await read_upload(f, state)) for i, f in enumerate(files)]
+        collection = form.get("collection")
+    else:
+        body = await read_json(request, 4 * 1024 * 1024)
+        if not isinstance(body, dict) or not isinstance(body.get("texts", []), list):
+            raise ApiError('the JSON body must look like {"texts": ["a dog", ...], "collection": "name"}')
+        texts, uploads, collection = body.get("texts", []), [], body.get("collection")
+    return await run_in_threadpool(embed, state, collection, texts, uploads)

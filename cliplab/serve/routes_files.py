@@ -1,0 +1,67 @@
+"""Images and thumbnails, by (collection, id) only.
+
+No path from the request ever reaches the file system: the id is looked up in the catalog, and only
+a file the index lists as an image is sent. Anything else — a non-number, an unknown id, `..`
+forms, encoded slashes — is a 404.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+
+from cliplab.errors import ImageError
+from cliplab.serve.deps import get_state
+from cliplab.serve.query import NotFound, parse_id
+from cliplab.serve.sources import Item
+from cliplab.serve.state import ServerState
+from cliplab.serve.thumbs import file_tag, thumbnail
+
+router = APIRouter(tags=["images"])
+CACHE = "private, max-age=3600"
+
+
+def _item(state: ServerState, collection: str, image_id: str) -> tuple[Item, object]:
+    src = state.sources.get(collection)
+    fid = parse_id(image_id)
+    if src is None or fid is None:
+        raise NotFound(f"no image {image_id!r} in collection {collection!r}")
+    item = src.items([fid]).get(fid)
+    if item is None or item.file is None or not item.file.is_file():
+        raise NotFound(f"no image {image_id!r} in collection {collection!r}")
+    return item, src
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    return etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+
+
+@router.get("/image/{collection}/{image_id}")
+def image(collection: str, image_id: str, request: Request, state: ServerState = Depends(get_state)):
+    item, _ = _item(state, collection, image_id)
+    etag = file_tag(item.file, item.id)
+    headers = {"ETag": etag, "Cache-Control": CACHE}
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    media = mimetypes.guess_type(item.file.name)[0] or "application/octet-stream"
+    return FileResponse(
+        item.file, media_type=media, headers=headers, content_disposition_type="inline", filename=item.file.name
+    )
+
+
+@router.get("/thumb/{collection}/{image_id}")
+async def thumb(collection: str, image_id: str, request: Request, state: ServerState = Depends(get_state)):
+    item, src = _item(state, collection, image_id)
+    try:  # decoding is CPU work: off the event loop
+        data, etag = await run_in_threadpool(
+            thumbnail, item.file, item.id, src.cache_dir(), state.settings.thumb_size, state.settings.max_pixels
+        )
+    except ImageError as e:
+        raise NotFound(f"image {image_id} can no longer be read ({e})") from None
+    headers = {"ETag": etag, "Cache-Control": CACHE}
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="image/jpeg", headers=headers)

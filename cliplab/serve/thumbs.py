@@ -1,0 +1,47 @@
+"""Thumbnails: made once with PIL (EXIF-rotated, RGB, longest side `size`), cached as JPEG.
+
+The cache key holds the file's size and mtime, so an edited image gets a new thumbnail (and a new
+ETag) while an unchanged one is never decoded twice. The cache lives in the index folder; when that
+is read-only the thumbnail is still made, just not kept.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from PIL import Image
+
+
+def file_tag(path: Path, fid: int) -> str:
+    """A strong ETag for an image file as it is now."""
+    st = path.stat()
+    return f'"{fid}-{st.st_size}-{st.st_mtime_ns}"'
+
+
+def thumbnail(path: Path, fid: int, cache: Path, size: int = 256, max_pixels: int | None = None) -> tuple[bytes, str]:
+    """(JPEG bytes, ETag) of the file's thumbnail. Raises ImageError if the file no longer decodes."""
+    from cliplab.data.images import load_image
+
+    st = path.stat()
+    key = f"{fid}-{size}-{st.st_size}-{st.st_mtime_ns}"
+    target = cache / f"{key}.jpg"
+    if target.is_file():
+        return target.read_bytes(), f'"t{key}"'
+    im = load_image(path, max_pixels=max_pixels)
+    im.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85, optimize=True)
+    data = buf.getvalue()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob(f"{fid}-{size}-*.jpg"):  # the thumbnail of an earlier version of the file
+            if old.name != target.name:
+                old.unlink(missing_ok=True)
+        tmp = cache / f".{key}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, target)  # atomic: a concurrent request reads the old or the new, never half
+    except OSError:
+        pass
+    return data, f'"t{key}"'

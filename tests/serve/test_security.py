@@ -1,0 +1,94 @@
+"""Only indexed images, by id; every traversal form is a 404; the token guards every API route."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.serve.conftest import ids_by_path
+
+TRAVERSALS = [
+    "/image/pics/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/image/pics/%2E%2E%2Fnotes.txt",
+    "/image/pics/..%2f.env",
+    "/image/pics/..%5c..%5cnotes.txt",
+    "/image/pics/%2fetc%2fpasswd",
+    "/image/pics//etc/passwd",
+    "/image/pics/%2F%2Fetc%2Fpasswd",
+    "/image/%2e%2e/1",
+    "/image/..%2fpics/1",
+    "/image/pics/.env",
+    "/image/pics/notes.txt",
+    "/image/pics/red.jpg",
+    "/image/pics/-1",
+    "/image/pics/1.0",
+    "/image/pics/0x1",
+    "/image/pics/99999",
+    "/thumb/pics/..%2f..%2fetc%2fpasswd",
+    "/thumb/pics/.env",
+    "/thumb/pics/notes.txt",
+    "/thumb/nope/1",
+    "/static/..%2f..%2fapp.py",
+    "/static/%2e%2e/app.py",
+    "/static/..%5capp.py",
+    "/static/../app.py",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_traversal_and_non_images_are_404(client, path):
+    r = client.get(path)
+    assert r.status_code == 404, (path, r.status_code)
+    assert "do-not-serve" not in r.text and "root:" not in r.text and "import" not in r.text
+
+
+def test_failed_files_are_not_served(client):
+    """broken.jpg is in the catalog (as failed, with an id) but has no vector: never served."""
+    ids = set(ids_by_path(client).values())
+    for fid in range(max(ids) + 3):
+        r = client.get(f"/image/pics/{fid}")
+        assert (r.status_code == 200) == (fid in ids)
+
+
+def test_token_guards_every_api_route(make_client):
+    client, _ = make_client(token="s3cret")
+    guarded = [
+        ("get", "/api/collections", {}),
+        ("get", "/api/search?q=x", {}),
+        ("get", "/indices-list", {}),
+        ("post", "/knn-service", {"json": {"text": "x"}}),
+        ("post", "/metadata", {"json": {"ids": [1]}}),
+        ("post", "/api/embed", {"json": {"texts": ["x"]}}),
+        ("get", "/image/pics/1", {}),
+        ("get", "/thumb/pics/1", {}),
+        ("post", "/api/classify", {"data": {"labels": "a"}}),
+    ]
+    for method, path, kw in guarded:
+        r = getattr(client, method)(path, **kw)
+        assert r.status_code == 401, path
+        assert "token" in r.json()["error"]
+        r = getattr(client, method)(path, headers={"Authorization": "Bearer wrong"}, **kw)
+        assert r.status_code == 401, path
+    h = client.get("/healthz")
+    assert h.status_code == 200 and h.json()["auth"] is True
+    assert client.get("/").status_code == 200
+    assert client.get("/api/collections", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/api/collections?token=s3cret").status_code == 200
+    client.cookies.set("cliplab_token", "s3cret")  # what lets the page's <img> tags load images
+    assert client.get("/api/collections").status_code == 200
+    assert client.post("/knn-service", json={"text": "x"}).status_code == 200
+
+
+def test_cors(make_client):
+    client, _ = make_client()
+    pre = client.options(
+        "/knn-service", headers={"Origin": "http://front.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] in ("*", "http://front.example")
+    r = client.get("/indices-list", headers={"Origin": "http://front.example"})
+    assert r.headers["access-control-allow-origin"] == "*"
+
+    only, _ = make_client(cors_origins=["http://mine.example"])
+    ok = only.get("/indices-list", headers={"Origin": "http://mine.example"})
+    assert ok.headers["access-control-allow-origin"] == "http://mine.example"
+    other = only.get("/indices-list", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
