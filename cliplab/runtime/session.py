@@ -166,6 +166,8 @@ def _make_session(graph: str | bytes, device: str):
     opts.intra_op_num_threads = cpu_threads()
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Decode threads share the cores with inference: idle ORT threads must sleep, not spin.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(graph, opts, providers=ort_providers(device))
 
 
