@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import ray  # the `ray` extra: `make test` installs every extra, so a missing Ray fails here, never skips
 
 import tests.helpers
 from cliplab.distributed import ShardEmbedder, embed_to_shards
 from tests.distributed.conftest import cosines, read_all
 from tests.helpers import ToyEncoder
-
-ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'cliplab[ray]')")
 
 
 @pytest.fixture(scope="module")
