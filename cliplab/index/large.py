@@ -194,7 +194,6 @@ def build_from_embeddings(
     """Build `index_dir/index.faiss` + `index.json` from embedding folders; returns the info dict."""
     import faiss
 
-    from cliplab.index.shards import ShardsIndex
     from cliplab.progress import progress_bar
 
     t0 = time.perf_counter()
@@ -236,7 +235,7 @@ def build_from_embeddings(
     if kind != "flat":
         ivf = faiss.extract_index_ivf(index)
         held = np.setdiff1d(all_ok, train_ids) if len(all_ok) > len(train_ids) + TUNE_QUERIES else all_ok
-        nprobe, recall = tune(ShardsIndex.from_parts(out, index, info, table), table, ok, held, target_recall, rng)
+        nprobe, recall = tune(index, info, table, ok, held, target_recall, rng)
         info.update(
             nlist=int(ivf.nlist),
             nprobe=nprobe,
@@ -257,7 +256,13 @@ def build_from_embeddings(
 
 
 def tune(
-    index, table: ShardTable, ok: list[np.ndarray], held: np.ndarray, target: float, rng: np.random.Generator
+    index,
+    info: dict,
+    table: ShardTable,
+    ok: list[np.ndarray],
+    held: np.ndarray,
+    target: float,
+    rng: np.random.Generator,
 ) -> tuple[int, float]:
     """Smallest nprobe with recall@10 ≥ target on held-out members (self excluded) and midpoints."""
     import faiss
@@ -270,13 +275,14 @@ def tune(
     mids /= np.maximum(np.linalg.norm(mids, axis=1, keepdims=True), 1e-12)
     truth_m = _drop_self(exact_topk(table, ok, members, TUNE_K + 1), pick, TUNE_K)
     truth_x = exact_topk(table, ok, mids, TUNE_K)
-    ivf = faiss.extract_index_ivf(index.index)
+    search = functools.partial(raw_search, index, info, table)  # sees the `rerank` set below
+    ivf = faiss.extract_index_ivf(index)
     recall, nprobe = 0.0, 1
-    for rerank in RERANKS if index.info.get("rerank") else (0,):
-        index.info["rerank"] = rerank
+    for rerank in RERANKS if info.get("rerank") else (0,):
+        info["rerank"] = rerank
         for nprobe in [p for p in _NPROBES if p < ivf.nlist] + [ivf.nlist]:
-            found_m = _drop_self(index.raw_search(members, TUNE_K + 1, nprobe)[1], pick, TUNE_K)
-            found_x = index.raw_search(mids, TUNE_K, nprobe)[1]
+            found_m = _drop_self(search(members, TUNE_K + 1, nprobe)[1], pick, TUNE_K)
+            found_x = search(mids, TUNE_K, nprobe)[1]
             recall = min(recall_at_k(found_m, truth_m), recall_at_k(found_x, truth_x))
             if recall >= target:
                 return int(nprobe), float(recall)
@@ -288,3 +294,32 @@ def _drop_self(found: np.ndarray, me: np.ndarray, k: int) -> np.ndarray:
     for i, (row, q) in enumerate(zip(found, me)):
         out[i] = [x for x in row if x != q][:k] if q in row else row[:k]
     return out
+
+
+def raw_search(
+    index, info: dict, table: ShardTable, queries: np.ndarray, k: int, nprobe: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, global ids), each (nq, k). IVF: nprobe scaled up for k > 10 (it was tuned for 10);
+    IVF-PQ: RERANK × k candidates re-scored exactly from the shard files."""
+    import faiss
+
+    q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return index.search(q, k)
+    base = nprobe or int(info.get("nprobe") or ivf.nprobe)
+    params = faiss.SearchParametersIVF(nprobe=int(min(ivf.nlist, base * max(1, -(-k // TUNE_K)))))
+    rerank = int(info.get("rerank") or 0)
+    if not rerank:
+        return index.search(q, k, params=params)
+    _, cand = index.search(q, k * rerank, params=params)
+    scores = np.full((len(q), k), -np.inf, np.float32)
+    ids = np.full((len(q), k), -1, np.int64)
+    for r, (qv, c) in enumerate(zip(q, cand)):
+        c = c[c >= 0]
+        if not len(c):
+            continue
+        exact = table.vectors(c) @ qv
+        top = np.argsort(-exact, kind="stable")[:k]
+        scores[r, : len(top)], ids[r, : len(top)] = exact[top], c[top]
+    return scores, ids

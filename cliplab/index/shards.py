@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from cliplab.errors import CliplabError, IndexMismatchError, IndexNotFoundError
-from cliplab.index.large import INDEX_FILE, INFO_FILE, TUNE_K, ShardTable
+from cliplab.index.large import INDEX_FILE, INFO_FILE, ShardTable, raw_search
 from cliplab.models.base import Encoder, l2_normalize
 
 META_CACHE = 16  # shards whose metadata tables stay in memory (a query's hits share few shards)
@@ -58,15 +58,6 @@ class ShardsIndex:
         self.table = ShardTable.from_json(self.info["shards"])
         self._encoder, self._loader = encoder, loader
         self._meta: OrderedDict = OrderedDict()
-
-    @classmethod
-    def from_parts(cls, index_dir: Path, index, info: dict, table: ShardTable) -> ShardsIndex:
-        """An in-memory index being built (for tuning), without reading files."""
-        obj = cls.__new__(cls)
-        obj.index_dir, obj.index, obj.info, obj.table = Path(index_dir), index, info, table
-        obj._encoder = obj._loader = None
-        obj._meta = OrderedDict()
-        return obj
 
     # --- facts ------------------------------------------------------------------------------------
     @property
@@ -159,30 +150,8 @@ class ShardsIndex:
         ]
 
     def raw_search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, global ids), each (nq, k). IVF: nprobe scaled up for k > 10 (it was tuned for 10);
-        IVF-PQ: RERANK × k candidates re-scored exactly from the shard files."""
-        import faiss
-
-        q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
-        ivf = faiss.try_extract_index_ivf(self.index)
-        if ivf is None:
-            return self.index.search(q, k)
-        base = nprobe or int(self.info.get("nprobe") or ivf.nprobe)
-        params = faiss.SearchParametersIVF(nprobe=int(min(ivf.nlist, base * max(1, -(-k // TUNE_K)))))
-        rerank = int(self.info.get("rerank") or 0)
-        if not rerank:
-            return self.index.search(q, k, params=params)
-        _, cand = self.index.search(q, k * rerank, params=params)
-        scores = np.full((len(q), k), -np.inf, np.float32)
-        ids = np.full((len(q), k), -1, np.int64)
-        for r, (qv, c) in enumerate(zip(q, cand)):
-            c = c[c >= 0]
-            if not len(c):
-                continue
-            exact = self.table.vectors(c) @ qv
-            top = np.argsort(-exact, kind="stable")[:k]
-            scores[r, : len(top)], ids[r, : len(top)] = exact[top], c[top]
-        return scores, ids
+        """(scores, global ids), each (nq, k): see `large.raw_search`."""
+        return raw_search(self.index, self.info, self.table, queries, k, nprobe)
 
     # --- metadata ---------------------------------------------------------------------------------
     def lookup(self, id: int) -> dict:

@@ -15,32 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from cliplab.errors import CliplabError, ImageError
+from cliplab.errors import ImageError
 from cliplab.models.base import l2_normalize
+from cliplab.serve.errors import ApiError, NotFound, TooLarge  # noqa: F401 (the routes import them from here)
 from cliplab.serve.sources import Match, Source
 from cliplab.serve.state import ServerState
 
 MAX_RESULTS = 1000
 MAX_OFFSET = 100_000  # paging deeper than this is not browsing any more
-
-
-class ApiError(CliplabError):
-    """A request the server refuses; `status` is the HTTP status it answers with."""
-
-    status = 400
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
-
-
-class NotFound(ApiError):
-    status = 404
-
-
-class TooLarge(ApiError):
-    status = 413
 
 
 def clamp_count(value: Any, name: str = "num_images", default: int = 20) -> int:

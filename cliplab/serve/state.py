@@ -14,6 +14,7 @@ from pathlib import Path
 from cliplab.errors import CliplabError
 from cliplab.models.base import Encoder
 from cliplab.serve.encoders import EncoderPool, SharedEncoder
+from cliplab.serve.errors import NotFound
 from cliplab.serve.sources import FolderSource, ShardsSource, Source
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -42,8 +43,6 @@ class ServerState:
     _checked: set = field(default_factory=set, repr=False)
 
     def source(self, name: str | None) -> Source:
-        from cliplab.serve.query import NotFound
-
         if not name:
             if not self.sources:
                 raise NotFound("this server has no collections")
