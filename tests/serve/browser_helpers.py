@@ -1,6 +1,6 @@
 """Helpers for the real-browser tests (and `tools/serve_screenshot.py`): a folder of real photos,
 a live uvicorn server in a thread, a static file server for clip-retrieval's front, and Debian's
-chromium driven by Playwright (never `playwright install`: no browser can be downloaded here)."""
+chromium driven by Playwright through `executable_path` (no browser can be downloaded here)."""
 
 from __future__ import annotations
 
