@@ -36,12 +36,20 @@ from cliplab.runtime import load, runtime_label  # noqa: E402
 from cliplab.runtime.cache import cache_root  # noqa: E402
 
 NOTES = (
-    "int8 is ONNX Runtime dynamic int8 (MatMul/Gemm weights, per channel), accepted per tower only when it "
-    "keeps cosine ≥ 0.999 (mean) / 0.99 (min) to fp32 on check inputs; otherwise the tower runs fp32 and the "
-    "label says why. `lite`'s EfficientNet is a CNN (no post-training int8 reached 0.999, see "
+    "What makes the ONNX rows fast: (1) the CLIP vision graph is exported with eager attention and its patch "
+    "embedding as a MatMul, then fused by ONNX Runtime's transformer optimizer (one `Attention` op per layer, "
+    "`QAttention` in int8; `cliplab/models/clip_export.py`, `cliplab/runtime/fuse.py`); (2) an image batch is "
+    "split across concurrent calls of one single-threaded session (2 × 1 thread beat 1 × 2 threads by ~20 % "
+    "for the int8 ViT; `batch_parallelism` in `cliplab/runtime/device.py`); (3) preprocessing normalises "
+    "with a per-channel lookup table (same bits as transformers' arithmetic, ~6× cheaper) and copies each "
+    "decoded image once less, so decode + preprocess is ~2.7 ms per photo on one core. "
+    "int8 is ONNX Runtime dynamic int8 (MatMul/Gemm/Attention weights, per channel), accepted per tower only "
+    "when it keeps cosine ≥ 0.999 (mean) / 0.99 (min) to fp32 on check inputs; otherwise the tower runs fp32 "
+    "and the label says why. `lite`'s EfficientNet is a CNN (no post-training int8 reached 0.999, see "
     "../shared/docs/measurements.md) and its MiniLM text tower loses too much (cosine ≈ 0.992), so `lite` runs "
     "fp32 under --precision int8. Big JPEGs are decoded at reduced scale (`Image.draft`); these Flickr8k "
-    "photos are ~500 px, so it barely applies here."
+    "photos are at most 320 px, so it does not apply here. The naive loop's model loading is not timed, like "
+    "the other rows'."
 )
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -50,12 +58,16 @@ SEARCH = "cliplab search (indexed folder of --n-search photos, lite, ONNX)"
 COMMAND = "HF_HUB_OFFLINE=1 nice .venv/bin/python benchmarks/embed_throughput.py"
 
 
-def naive_loop(model_dir: Path, paths: list[str], out: Path) -> None:
-    from PIL import Image
+def naive_model(model_dir: Path):
     from transformers import CLIPImageProcessorPil, CLIPModel
 
-    model = CLIPModel.from_pretrained(model_dir).eval()
-    processor = CLIPImageProcessorPil.from_pretrained(model_dir)
+    return CLIPModel.from_pretrained(model_dir).eval(), CLIPImageProcessorPil.from_pretrained(model_dir)
+
+
+def naive_loop(model, processor, paths: list[str], out: Path) -> None:
+    """The tutorial's loop, one image at a time (model loading is not timed, as for the other rows)."""
+    from PIL import Image
+
     feats = []
     with torch.no_grad():
         for p in paths:
@@ -74,12 +86,21 @@ def clip_b32() -> Path:
     return d
 
 
-def pipeline_rate(enc, paths: list[str], out: Path) -> tuple[float, float]:
+def best_of(repeat: int, run) -> float:
+    """Fastest of `repeat` timed calls: this shared VM's speed swings ±25 % from minute to minute,
+    and the fastest run is the one least disturbed by neighbours (timeit's rule). Every row of the
+    table, the naive loop included, is measured the same way."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def pipeline_seconds(enc, paths: list[str], out: Path, repeat: int) -> float:
     api.embed(paths[:8], enc)  # warm-up: sessions, allocations, kernels
-    t = time.perf_counter()
-    export.write_image_embeddings(out, api.embed(paths, enc))
-    s = time.perf_counter() - t
-    return s, len(paths) / s
+    return best_of(repeat, lambda: export.write_image_embeddings(out, api.embed(paths, enc)))
 
 
 def wall(cmd: list[str], env: dict, runs: int = 3) -> float:
@@ -114,6 +135,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=128, help="images for the CLIP runs")
     ap.add_argument("--n-lite", type=int, default=512, help="images for the lite runs")
     ap.add_argument("--n-search", type=int, default=200, help="images in the indexed folder that search runs on")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per row; the table shows the fastest")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
     args = ap.parse_args()
     load_at_start = os.getloadavg()[0]
@@ -122,16 +144,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip_dir, paths = clip_b32(), images[: args.n]
-        naive_loop(clip_dir, paths[:2], tmp)  # warm-up
-        with timer(t, "naive"):
-            naive_loop(clip_dir, paths, tmp)
+        model, processor = naive_model(clip_dir)
+        naive_loop(model, processor, paths[:2], tmp)  # warm-up
+        t["naive"] = best_of(args.repeat, lambda: naive_loop(model, processor, paths, tmp))
         rows.append(("CLIP ViT-B/32 (random weights)", "naive loop (torch, 1 image at a time)", args.n, t["naive"]))
         for spec, n in ((str(clip_dir), args.n), ("lite", args.n_lite)):
             label = "CLIP ViT-B/32 (random weights)" if spec != "lite" else "lite"
             for runtime, precision in (("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8")):
                 with timer(t, "load"):
                     enc = load(spec, runtime=runtime, precision=precision)
-                secs, _ = pipeline_rate(enc, images[:n], tmp / f"{label[:4]}-{runtime}-{precision}")
+                secs = pipeline_seconds(enc, images[:n], tmp / f"{label[:4]}-{runtime}-{precision}", args.repeat)
                 rows.append((label, f"cliplab pipeline, {runtime_label(enc)}", n, secs))
                 del enc
         starts = startup(images[: args.n_search], tmp)
@@ -153,7 +175,7 @@ def main() -> None:
         "",
         f"Machine: {machine()}; load average at start {load_at_start:.1f}",
         "",
-        "| model | path | images | seconds | images/s | × naive |",
+        f"| model | path | images | seconds (best of {args.repeat}) | images/s | × naive |",
         "|---|---|---:|---:|---:|---:|",
     ]
     lines += [f"| {m} | {p} | {n} | {s:.1f} | {n / s:.1f} | {n / s / naive:.2f} |" for m, p, n, s in rows]

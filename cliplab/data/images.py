@@ -85,8 +85,8 @@ def load_image(src: str | Path | bytes, max_pixels: int | None = None, draft: in
                 if draft and im.format == "JPEG" and min(w, h) >= 2 * draft:
                     im.draft("RGB", (draft, draft))
                 im.load()  # full decode here, so truncation is caught now, not later
-                im = ImageOps.exif_transpose(im)
-                return to_rgb(im) if im.mode != "RGB" else im.copy()
+                im = ImageOps.exif_transpose(im)  # a new image (transposed or a copy): it outlives the file
+                return to_rgb(im)
     except ImageError:
         raise
     except UnidentifiedImageError:

@@ -120,6 +120,16 @@ class ClipImageTower(Tower):
     def torch_module(self):
         return _ImageFeatures(self.clip).eval()
 
+    def export_module(self):
+        from cliplab.models.clip_export import VisionExport
+
+        return VisionExport(self.clip).eval()
+
+    def onnx_fusion(self) -> dict | None:
+        from cliplab.models.clip_export import vision_fusion
+
+        return vision_fusion(self.clip)
+
     def example_inputs(self, n: int = 2) -> dict[str, np.ndarray]:
         return random_pixels(n, self._preprocess.crop)
 

@@ -3,7 +3,8 @@
 `ResizeCropNormalize` reproduces transformers' CLIPImageProcessor (PIL backend, `CLIPImageProcessorPil`)
 to the bit: alpha composited onto white, shortest side resized with PIL resampling (the long side is
 truncated with int()), centre crop (zero-padding an image smaller than the crop, extra row/column
-before it), uint8 → float64 × rescale_factor → float32, then per-channel (x - mean) / std in float32.
+before it), uint8 → float64 × rescale_factor → float32, then per-channel (x - mean) / std in float32 (done as
+a 256-entry table per channel: the same bits, a fraction of the time).
 The same transform, with other sizes and statistics, serves the CNN towers.
 """
 
@@ -38,10 +39,25 @@ class ResizeCropNormalize:
         if (w, h) != size:
             image = image.resize(size, resample=self.resample)
         arr = center_crop(np.asarray(image, dtype=np.uint8), self.crop)
-        # float64 multiply then downcast, exactly like transformers' rescale (float32 differs by 1 ulp)
-        out = (arr.astype(np.float64) * self.rescale_factor).astype(np.float32)
-        out = (out - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(out.transpose(2, 0, 1))
+        lut = self.table()
+        out = np.empty((3, *arr.shape[:2]), np.float32)
+        for c in range(3):  # a table lookup per channel: ~6x cheaper than the arithmetic, same bits
+            np.take(lut[c], arr[..., c], out=out[c])
+        return out
+
+    def table(self) -> np.ndarray:
+        """(3, 256) float32: what each uint8 value of each channel becomes. Built with transformers'
+        exact arithmetic (float64 rescale, downcast, then (x - mean) / std in float32), so a lookup
+        gives the same bits as computing every pixel."""
+        lut = _TABLES.get(self)
+        if lut is None:
+            v = (np.arange(256, dtype=np.float64)[:, None] * self.rescale_factor).astype(np.float32)
+            lut = ((v - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).T
+            lut = _TABLES[self] = np.ascontiguousarray(lut)
+        return lut
+
+
+_TABLES: dict = {}  # ResizeCropNormalize (frozen, hashable) → its lookup table
 
 
 def center_crop(arr: np.ndarray, size: int) -> np.ndarray:

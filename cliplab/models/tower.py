@@ -62,6 +62,16 @@ class Tower:
         """Named inputs of `torch_module` for tracing (a batch of n)."""
         raise NotImplementedError
 
+    def export_module(self):
+        """What ONNX export traces: `torch_module`, or the same math in a form ONNX Runtime runs
+        faster. The exported graph is always checked against `torch_module`."""
+        return self.torch_module()
+
+    def onnx_fusion(self) -> dict | None:
+        """Arguments for ONNX Runtime's transformer optimizer (model_type, num_heads, hidden_size)
+        when this tower's graph is one it can fuse; None: leave the graph as exported."""
+        return None
+
     def export_onnx(self, path: str | Path, opset: int = 17) -> Path:
         """Trace `torch_module` into an ONNX graph at `path` with a dynamic batch axis (and a dynamic
         sequence axis for text). The runtime package checks and caches the result."""

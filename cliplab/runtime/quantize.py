@@ -59,7 +59,8 @@ def quantize_dynamic_int8(src: Path, dst: Path, per_channel: bool = True) -> Non
             str(out),
             weight_type=QuantType.QInt8,
             per_channel=per_channel,
-            op_types_to_quantize=["MatMul", "Gemm"],
+            op_types_to_quantize=["MatMul", "Gemm", "Attention"],  # Attention: fused ViT layers (fuse.py)
+            extra_options={"DefaultTensorType": 1},  # FLOAT, for outputs of fused ops shape inference skips
         )
         os.replace(out, dst)
 

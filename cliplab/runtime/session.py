@@ -11,6 +11,7 @@ one runtime is searchable with the other) plus the runtime, precision and device
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import numpy as np
@@ -21,7 +22,7 @@ from cliplab.models.base import Encoder, l2_normalize
 from cliplab.models.preprocess import ResizeCropNormalize
 from cliplab.models.tower import Model, Tower
 from cliplab.runtime.cache import Entry
-from cliplab.runtime.device import cpu_threads, ort_providers
+from cliplab.runtime.device import batch_parallelism, cpu_threads, ort_providers
 
 TEXT_BATCH = 256
 RUNTIME_KEYS = ("runtime", "precision", "device")  # describe() keys that do not change the vectors
@@ -50,6 +51,12 @@ class OnnxTower(Tower):
         self._lock = threading.Lock()
         self._session = None
         self._tokenizer = None
+        self._pool = None
+        # Image batches (throughput) are split across concurrent calls of one session; text (one
+        # query's latency) uses every thread in one call. The GPU gets whole batches.
+        self.callers, self.threads = 1, cpu_threads()
+        if modality == "image" and device == "cpu":
+            self.callers, self.threads = batch_parallelism(self.threads)
         self._setup(precision)
 
     def _setup(self, precision: str) -> None:
@@ -128,7 +135,7 @@ class OnnxTower(Tower):
                 )
             return None
         try:
-            return _make_session(str(path), self.device)
+            return _make_session(str(path), self.device, self.threads)
         except CliplabError:
             raise
         except Exception as e:  # noqa: BLE001 ORT raises its own types for an unloadable graph
@@ -142,7 +149,18 @@ class OnnxTower(Tower):
 
     def encode(self, batch) -> np.ndarray:
         if self.modality == "image":
-            return self.run({self.input_names[0]: np.ascontiguousarray(batch, dtype=np.float32)})
+            x = np.ascontiguousarray(batch, dtype=np.float32)
+            parts = min(self.callers, len(x))
+            if parts <= 1:
+                return self.run({self.input_names[0]: x})
+            if self._pool is None:
+                with self._lock:
+                    self._pool = self._pool or ThreadPoolExecutor(self.callers, thread_name_prefix="ort-image")
+            session, name = self.session(), self.input_names[0]
+            futures = [
+                self._pool.submit(session.run, [self.output_name], {name: chunk}) for chunk in np.array_split(x, parts)
+            ]
+            return np.concatenate([np.asarray(f.result()[0], dtype=np.float32) for f in futures])
         texts = list(batch)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
@@ -158,12 +176,12 @@ class OnnxTower(Tower):
         raise TypeError("an ONNX tower has no torch module (load the model with runtime='torch')")
 
 
-def _make_session(graph: str | bytes, device: str):
+def _make_session(graph: str | bytes, device: str, threads: int | None = None):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    opts.intra_op_num_threads = cpu_threads()
+    opts.intra_op_num_threads = threads or cpu_threads()
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Decode threads share the cores with inference: idle ORT threads must sleep, not spin.

@@ -80,3 +80,37 @@ def test_lite_int8_is_honest(lite_pair, photos, texts):
         assert int8.precision["text"].startswith("fp32 (int8 kept fp32: int8 cosine")
         assert np.abs(got - want).max() <= FP32_TOL
     assert "image kept fp32: CNN" in runtime_label(int8)
+
+
+def test_tiny_clip_vision_graph_is_fused(clip_pair):
+    """The exported ViT runs as ORT's fused Attention ops (QAttention in int8) and its patch
+    embedding as a MatMul: the form that is fast on CPU (cliplab.models.clip_export)."""
+    import collections
+
+    import onnx
+
+    torch_enc, fp32, int8 = clip_pair
+    layers = torch_enc.model.image.clip.config.vision_config.num_hidden_layers
+    ops = {
+        g: collections.Counter(n.op_type for n in onnx.load(str(fp32.entry.path(g))).graph.node)
+        for g in ("image.onnx", "image.int8.onnx")
+    }
+    assert ops["image.onnx"]["Attention"] == layers
+    assert ops["image.onnx"]["Conv"] == 0 and ops["image.onnx"]["SkipLayerNormalization"] == 0
+    assert ops["image.int8.onnx"]["QAttention"] == layers
+
+
+def test_split_batches_equal_whole_batches(clip_pair, photos):
+    """An image batch split across concurrent calls gives what one call gives."""
+    _, fp32, _ = clip_pair
+    x = np.stack([fp32.preprocess(p) for p in photos])
+    callers = fp32.image.callers
+    try:
+        fp32.image.callers = 1
+        whole = fp32.encode_image_batch(x)
+        fp32.image.callers = 3
+        split = fp32.encode_image_batch(x)
+    finally:
+        fp32.image.callers = callers
+    assert split.shape == whole.shape == (len(photos), fp32.dim)
+    assert np.abs(split - whole).max() < 1e-5
