@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,23 @@ os.environ["CLIPLAB_CACHE"] = tempfile.mkdtemp(prefix="cliplab-test-cache-")
 atexit.register(shutil.rmtree, os.environ["CLIPLAB_CACHE"], True)
 
 from cliplab.data.shared import shared_dir  # noqa: E402
+
+USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cliplab"
+
+
+def _user_cache_files() -> set[str]:
+    return {str(p) for p in USER_CACHE.rglob("*")} if USER_CACHE.is_dir() else set()
+
+
+_USER_CACHE_BEFORE = _user_cache_files()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a test wrote into the user's cache (a fixture that dropped CLIPLAB_CACHE)."""
+    new = sorted(_user_cache_files() - _USER_CACHE_BEFORE)
+    if new:
+        print(f"\nerror: the tests wrote into the user's cache {USER_CACHE}: {new[:3]}")
+        session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")

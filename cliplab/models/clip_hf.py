@@ -113,9 +113,13 @@ class ClipImageTower(Tower):
         return self._preprocess(image)
 
     def encode(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.clip.device)
         with torch.inference_mode():
-            return _features(self.clip.get_image_features(pixel_values=x)).float().numpy()
+            return _features(self.clip.get_image_features(pixel_values=x)).float().cpu().numpy()
+
+    def to(self, device: str) -> ClipImageTower:
+        self.clip.to(device)  # shared with the text tower: one model, one device
+        return self
 
     def torch_module(self):
         return _ImageFeatures(self.clip).eval()
@@ -166,10 +170,14 @@ class ClipTextTower(Tower):
         return {k: np.asarray(tok[k], np.int64) for k in ("input_ids", "attention_mask")}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        tok = {k: torch.from_numpy(v) for k, v in self.tokenize(texts).items()}
+        tok = {k: torch.from_numpy(v).to(self.clip.device) for k, v in self.tokenize(texts).items()}
         with torch.inference_mode():
             out = self.clip.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
-        return _features(out).float().numpy()
+        return _features(out).float().cpu().numpy()
+
+    def to(self, device: str) -> ClipTextTower:
+        self.clip.to(device)
+        return self
 
     def torch_module(self):
         return _TextFeatures(self.clip).eval()

@@ -83,6 +83,13 @@ class Tower:
         """What a non-torch runtime needs besides the graph (preprocess settings, tokenizer file)."""
         return {}
 
+    def to(self, device: str) -> Tower:
+        """Run `encode` on a torch device. Towers that cannot say so (the caller keeps them on the CPU,
+        or reports a one-line error when the GPU was asked for by name)."""
+        if device != "cpu":
+            raise CliplabError(f"{self.name} runs on the CPU only with the torch runtime")
+        return self
+
     # --- intermediate features (image towers with a CNN or ViT inside) -----------------------
     def feature_map(self, batch: np.ndarray, layer):
         """Stacked `preprocess` outputs → the chosen layer's (N, C, h, w) torch map."""
@@ -135,6 +142,12 @@ class TowerEncoder(Encoder):
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.model.image.preprocess(image)
+
+    def to(self, device: str) -> TowerEncoder:
+        """Both towers onto a torch device (CliplabError when one of them cannot go there)."""
+        self.model.image.to(device)
+        self.model.text.to(device)
+        return self
 
     def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
         return self.model.image.encode(batch)

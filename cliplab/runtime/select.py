@@ -68,8 +68,19 @@ def load_torch(spec: str, device: str = "auto", note: str | None = None) -> Enco
 
     dev = torch_device(device)
     enc = registry.load_encoder(spec)
-    if dev != "cpu" and hasattr(enc, "to"):
-        enc.to(dev)
+    if dev != "cpu":
+        try:
+            if not hasattr(enc, "to"):
+                raise CliplabError(f"{getattr(enc, 'name', spec)} runs on the CPU only with the torch runtime")
+            enc.to(dev)
+        except CliplabError as e:
+            if check_device(device) == "cuda":  # asked for by name: say why not, never run elsewhere
+                raise CliplabError(
+                    f"--device cuda: {e}; use --runtime onnx with onnxruntime-gpu, or --device cpu"
+                ) from None
+            if hasattr(enc, "to"):  # auto: back to the CPU, and the output says so
+                enc.to("cpu")
+            dev = "cpu"
     enc.runtime_info = {"runtime": "torch", "precision": "fp32", "device": dev, **({"note": note} if note else {})}
     return enc
 

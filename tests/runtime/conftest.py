@@ -83,21 +83,12 @@ def texts() -> list[str]:
 
 @pytest.fixture(scope="session")
 def lite_pair(session_cache):
-    """(torch encoder, ONNX fp32 encoder, ONNX int8 encoder) for `lite`: exported once per session."""
-    import os
-
+    """(torch encoder, ONNX fp32 encoder, ONNX int8 encoder) for `lite`: exported once per session
+    into tests/conftest.py's CLIPLAB_CACHE (session_cache)."""
     from cliplab.runtime import load
 
-    old = os.environ.get("CLIPLAB_CACHE")
-    os.environ["CLIPLAB_CACHE"] = str(session_cache)
-    try:
-        return (
-            load("lite", runtime="torch"),
-            load("lite", runtime="onnx"),
-            load("lite", runtime="onnx", precision="int8"),
-        )
-    finally:
-        if old is None:
-            os.environ.pop("CLIPLAB_CACHE", None)
-        else:
-            os.environ["CLIPLAB_CACHE"] = old
+    return (
+        load("lite", runtime="torch"),
+        load("lite", runtime="onnx"),
+        load("lite", runtime="onnx", precision="int8"),
+    )

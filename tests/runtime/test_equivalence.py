@@ -17,17 +17,12 @@ def _cos(a, b):
 
 @pytest.fixture(scope="module")
 def clip_pair(tiny_clip, session_cache):
-    import os
-
-    os.environ["CLIPLAB_CACHE"] = str(session_cache)
-    try:
-        return (
-            load(str(tiny_clip), runtime="torch"),
-            load(str(tiny_clip), runtime="onnx"),
-            load(str(tiny_clip), runtime="onnx", precision="int8"),
-        )
-    finally:
-        os.environ.pop("CLIPLAB_CACHE", None)
+    """session_cache: tests/conftest.py's CLIPLAB_CACHE, which stays set for later tests."""
+    return (
+        load(str(tiny_clip), runtime="torch"),
+        load(str(tiny_clip), runtime="onnx"),
+        load(str(tiny_clip), runtime="onnx", precision="int8"),
+    )
 
 
 def test_tiny_clip_fp32_matches_torch(clip_pair, photos, texts):

@@ -12,13 +12,8 @@ from cliplab.runtime import device, load, runtime_label
 
 @pytest.fixture(scope="module")
 def clip_encoders(tiny_clip, session_cache):
-    import os
-
-    os.environ["CLIPLAB_CACHE"] = str(session_cache)
-    try:
-        return load(str(tiny_clip), runtime="torch"), load(str(tiny_clip), runtime="onnx")
-    finally:
-        os.environ.pop("CLIPLAB_CACHE", None)
+    """session_cache: tests/conftest.py's CLIPLAB_CACHE, which stays set for later tests."""
+    return load(str(tiny_clip), runtime="torch"), load(str(tiny_clip), runtime="onnx")
 
 
 def _same_tokens(torch_tower, onnx_tower, texts):
@@ -116,3 +111,16 @@ def test_threads(monkeypatch):
         device.cpu_threads()
     monkeypatch.delenv("CLIPLAB_THREADS")
     assert device.cpu_threads() >= 1
+
+
+def test_torch_gpu_fallback_for_cpu_only_towers(monkeypatch):
+    """With a GPU present, `auto` keeps a tower that cannot move on the CPU and says so; `cuda`
+    asked by name is a one-line error rather than a silent CPU run."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    enc = load("preclip", runtime="torch", device="auto")
+    assert enc.runtime_info["device"] == "cpu"
+    with pytest.raises(CliplabError) as e:
+        load("preclip", runtime="torch", device="cuda")
+    assert str(e.value).startswith("--device cuda: ") and "\n" not in str(e.value)
