@@ -4,13 +4,13 @@ The recipe's heads are trained with more held out — 160 of the 800 Flickr8k *t
 of the 750 trainable ImageNet-sample classes — and scored on those plus FER2013-dev's validation
 part, for every ConSE fusion weight w (heads.py "conse_fusion"; cosine = w·ConSE + (1−w)·heads):
 
-- Flickr8k train-held-out text→image R@1 (160 photos / 800 captions),
+- Flickr8k train-held-out text→image and image→text R@1 (160 photos / 800 captions),
 - ImageNet-sample held-out classes top-1 (150 photos among their 150 names, "a photo of a {}."),
 - FER validation part top-1 (7 emotions, "a photo of a {}."; the training part is the recipe's),
 - the same 150 held-out photos named by their nearest WordNet parent instead ("a photo of a van.",
   130 names): broad names that are not the classifier's own labels, like Caltech's,
 
-and the chosen w is the one with the best mean of the four. Everything comes from the on-disk
+and the chosen w is the one with the best mean of the five. Everything comes from the on-disk
 feature cache, so after the first run this takes seconds. CIFAR-10-dev, the Flickr8k test split,
 FER's reporting part and the 250 breadth classes are never read.
 
@@ -70,6 +70,12 @@ def _recall_at(sim: torch.Tensor, gt: torch.Tensor, k: int) -> float:
     return float((sim.topk(k, dim=1).indices == gt[:, None]).any(1).float().mean())
 
 
+def _caption_hit(sim: torch.Tensor, caption_image: torch.Tensor) -> float:
+    """R@1 image → text: the best caption of each image (rows) belongs to it."""
+    best = sim.argmax(dim=1)
+    return float((caption_image[best] == torch.arange(sim.shape[0])).float().mean())
+
+
 class Scorer:
     """Cached tower outputs for the validation sets → scores of any heads at any fusion weight."""
 
@@ -82,6 +88,8 @@ class Scorer:
         caps = s["captions"]
         gt = torch.tensor([s["val_images"].index(p) for p in caps["path"]])
         self.sets["flickr_t2i_R@1"] = (s["val_images"], list(caps["caption"]), gt, "t2i")
+        # image → text: a hit when the top caption is one of the image's own (gt: caption → image)
+        self.sets["flickr_i2t_R@1"] = (s["val_images"], list(caps["caption"]), gt, "i2t-multi")
         names = [f"a photo of a {n}." for n in s["imagenet"]["name"]]
         self.sets["imagenet_top1"] = (list(s["imagenet"]["path"]), names, torch.arange(len(names)), "i2t")
         gt = torch.tensor([fer_labels.index(v) for v in s["fer"]["label"]])
@@ -102,19 +110,44 @@ class Scorer:
             t = text_features(txt, texts, cache_dir, progress=False)
             self.feats[key] = ({k: torch.from_numpy(v) for k, v in f.items()}, torch.from_numpy(t["text"]))
 
-    def curves(self, heads) -> dict[str, list[float]]:
+    def curves(self, heads, top_t: int = 10) -> dict[str, list[float]]:
         out = {}
         with torch.no_grad():
             for key, (_, _, gt, direction) in self.sets.items():
                 f, t = self.feats[key]
                 hi, ht = F.normalize(heads.image(f), dim=-1), F.normalize(heads.text({"text": t}), dim=-1)
-                ci, ct = conse_vectors(f["logits"], self.class_emb, 10), F.normalize(t, dim=-1)
+                ci, ct = conse_vectors(f["logits"], self.class_emb, top_t), F.normalize(t, dim=-1)
                 sh, sc = hi @ ht.T, ci @ ct.T
                 if direction == "t2i":
                     sh, sc = sh.T, sc.T
-                out[key] = [_recall_at(w * sc + (1 - w) * sh, gt, 1) for w in WEIGHTS]
+                if direction == "i2t-multi":
+                    out[key] = [_caption_hit(w * sc + (1 - w) * sh, gt) for w in WEIGHTS]
+                else:
+                    out[key] = [_recall_at(w * sc + (1 - w) * sh, gt, 1) for w in WEIGHTS]
         out["mean"] = list(np.mean([out[k] for k in self.sets], axis=0))
         return out
+
+
+def adaptive(scorer: Scorer, heads, lo: float, hi: float, power: float = 1.0) -> dict[str, float]:
+    """The same sets with a per-image fusion weight w = lo + (hi − lo)·p_max^power (p_max: the
+    classifier's confidence), text side fixed at ½/½: does trusting ConSE more on images the
+    classifier is sure of help? (Checked, not shipped: see docs/benchmarks.md.)"""
+    out = {}
+    with torch.no_grad():
+        for key, (_, _, gt, direction) in scorer.sets.items():
+            f, t = scorer.feats[key]
+            hi_, ht = F.normalize(heads.image(f), dim=-1), F.normalize(heads.text({"text": t}), dim=-1)
+            ci, ct = conse_vectors(f["logits"], scorer.class_emb, 10), F.normalize(t, dim=-1)
+            w = (lo + (hi - lo) * torch.softmax(f["logits"].float(), 1).max(1).values ** power)[:, None]
+            img = torch.cat([w.sqrt() * ci, (1 - w).sqrt() * hi_], 1)
+            txt = torch.cat([0.5**0.5 * ct, 0.5**0.5 * ht], 1)
+            sim = img @ txt.T
+            if direction == "i2t-multi":
+                out[key] = _caption_hit(sim, gt)
+            else:
+                out[key] = _recall_at(sim.T if direction == "t2i" else sim, gt, 1)
+    out["mean"] = float(np.mean(list(out.values())))
+    return out
 
 
 def main() -> None:
@@ -123,6 +156,8 @@ def main() -> None:
     ap.add_argument("--no-fer", action="store_true", help="Train without FER's supervised part.")
     ap.add_argument("--no-augment", action="store_true", help="Train on the plain view only (a quick look).")
     ap.add_argument("--epochs", type=int, help="Override the recipe's epochs.")
+    ap.add_argument("--adaptive", action="store_true", help="Also score per-image (confidence) fusion weights.")
+    ap.add_argument("--top-t", default="10", help="ConSE top-T values to score, comma-separated (the recipe: 10).")
     args = ap.parse_args()
     shared = require_shared()
     s = splits(shared)
@@ -139,14 +174,26 @@ def main() -> None:
             cfg.epochs = args.epochs
         res = train(cfg, tmp / "run", progress=False)
         enc = load_checkpoint(res.out_dir)
-    c = Scorer(enc, s).curves(enc.heads)
-    best = int(np.argmax(c["mean"]))
-    print("| w (ConSE share) | " + " | ".join(k for k in c) + " |\n|---|" + "---|" * len(c))
-    for i, w in enumerate(WEIGHTS):
-        mark = " ← chosen" if i == best else ""
-        print(f"| {w:.2f}{mark} | " + " | ".join(f"{100 * c[k][i]:.1f}" for k in c) + " |")
+    scorer = Scorer(enc, s)
+    top_ts = [int(t) for t in args.top_t.split(",")]
+    for top_t in top_ts:
+        c = scorer.curves(enc.heads, top_t)
+        best = int(np.argmax(c["mean"]))
+        print(f"\nConSE part averages its top {top_t} classes (heads.py conse_top_t):\n")
+        print("| w (ConSE share) | " + " | ".join(k for k in c) + " |\n|---|" + "---|" * len(c))
+        for i, w in enumerate(WEIGHTS):
+            mark = " ← best mean" if i == best else ""
+            print(f"| {w:.2f}{mark} | " + " | ".join(f"{100 * c[k][i]:.1f}" for k in c) + " |")
+    if args.adaptive:
+        grid = [(lo, hi, pw) for pw in (0.5, 1.0, 2.0) for lo in (0.2, 0.3, 0.4, 0.5) for hi in (0.6, 0.8, 0.9, 0.95)]
+        rows = [(g, adaptive(scorer, enc.heads, *g)) for g in grid]
+        keys = list(rows[0][1])
+        print("\nPer-image fusion weight w = lo + (hi − lo)·p_max^power:\n")
+        print("| lo | hi | power | " + " | ".join(keys) + " |\n|---|---|---|" + "---|" * len(keys))
+        for (lo, hi, pw), r in rows:
+            print(f"| {lo} | {hi} | {pw} | " + " | ".join(f"{100 * r[k]:.1f}" for k in keys) + " |")
     print(
-        f"\nBest mean at w = {WEIGHTS[best]:.2f}. Seed {args.seed}{', no FER part' if args.no_fer else ''}"
+        f"\nSeed {args.seed}{', no FER part' if args.no_fer else ''}"
         f"{', no augmented views' if args.no_augment else ''}{f', {args.epochs} epochs' if args.epochs else ''}. "
         f"Machine: {machine()}."
     )
