@@ -177,10 +177,12 @@ def prune_superseded(current: Entry, spec: str) -> list[Path]:
                 continue
         except (OSError, ValueError):
             continue
-        fd = os.open(d.parent / f"{d.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        lock = d.parent / f"{d.name}.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             shutil.rmtree(d, ignore_errors=True)
+            lock.unlink(missing_ok=True)  # its key is never asked for again: no lock file left behind
             removed.append(d)
         except BlockingIOError:
             pass

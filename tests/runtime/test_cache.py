@@ -127,3 +127,30 @@ def test_two_processes_export_once(tiny_clip, tmp_path):
     assert float(outs[0][0]) == pytest.approx(float(outs[1][0]), abs=1e-5)
     entries = [p for p in (tmp_path / "c" / "onnx").iterdir() if p.is_dir()]
     assert len(entries) == 1 and not [p for p in entries[0].iterdir() if p.name.startswith(".")]
+
+
+def test_superseded_entries_are_pruned_with_their_lock_files(tmp_path):
+    """A retrain or upgrade makes a new key for the same spec: the old entries go (lock files too),
+    other specs' entries and an entry another process holds stay."""
+    import fcntl
+
+    from cliplab.runtime.cache import MANIFEST, prune_superseded
+
+    def entry(key: str, spec: str) -> Entry:
+        e = Entry(key, root=tmp_path)
+        e.dir.mkdir(parents=True)
+        (e.dir / MANIFEST).write_text(json.dumps({"spec": spec}))
+        (tmp_path / f"{key}.lock").touch()
+        return e
+
+    current, old, busy, other = entry("new", "lite"), entry("old", "lite"), entry("busy", "lite"), entry("x", "conse")
+    fd = os.open(tmp_path / "busy.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held as if another process were preparing it
+        removed = prune_superseded(current, "lite")
+    finally:
+        os.close(fd)
+    assert removed == [old.dir]
+    assert not old.dir.exists() and not (tmp_path / "old.lock").exists()
+    assert busy.dir.is_dir() and other.dir.is_dir() and current.dir.is_dir()
+    assert (tmp_path / "new.lock").exists() and (tmp_path / "x.lock").exists()
