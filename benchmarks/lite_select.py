@@ -62,6 +62,7 @@ def splits(shared: Path) -> dict:
         "val_images": val_images,
         "imagenet": im[val_classes],
         "val_classes": val_classes,
+        "imagenet_all": im,
         "fer": fer,
     }
 
@@ -150,12 +151,38 @@ def adaptive(scorer: Scorer, heads, lo: float, hi: float, power: float = 1.0) ->
     return out
 
 
+def add_pseudo_captions(files: dict, s: dict, threshold: float) -> int:
+    """Distillation, as an experiment: every Flickr8k training photo (validation photos excluded)
+    also gets "a photo of a {class}." for the ImageNet classifier's top-1 class when its probability
+    is ≥ `threshold` — named only among classes the recipe may train on (never a validation or
+    breadth class). Returns the number of captions added."""
+    from cliplab.runtime.keys import LITE_DIR
+
+    caps = pd.read_csv(files["captions"])
+    photos = sorted({p for p in caps["path"] if "flickr8k" in p})
+    f, _ = image_features(load_checkpoint(LITE_DIR).image_tower, photos, "center", progress=False)
+    allowed = ~breadth_mask(len(s["val_classes"])) & ~s["val_classes"]
+    logits = torch.from_numpy(f["logits"]).float()
+    logits[:, torch.from_numpy(~allowed)] = float("-inf")  # the argmax may only name allowed classes
+    prob = torch.softmax(torch.from_numpy(f["logits"]).float(), dim=1)
+    top = logits.argmax(dim=1)
+    names = list(s["imagenet_all"]["name"])
+    rows = [
+        (p, f"a photo of a {names[int(c)]}.", "train")
+        for p, c, pr in zip(photos, top, prob[torch.arange(len(photos)), top])
+        if float(pr) >= threshold
+    ]
+    pd.concat([caps, pd.DataFrame(rows, columns=["path", "caption", "split"])]).to_csv(files["captions"], index=False)
+    return len(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-fer", action="store_true", help="Train without FER's supervised part.")
     ap.add_argument("--no-augment", action="store_true", help="Train on the plain view only (a quick look).")
     ap.add_argument("--epochs", type=int, help="Override the recipe's epochs.")
+    ap.add_argument("--pseudo", type=float, help="Add classifier pseudo-captions at this confidence (experiment).")
     ap.add_argument("--adaptive", action="store_true", help="Also score per-image (confidence) fusion weights.")
     ap.add_argument("--top-t", default="10", help="ConSE top-T values to score, comma-separated (the recipe: 10).")
     args = ap.parse_args()
@@ -164,6 +191,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         files = prepare(shared, tmp, exclude_images=set(s["val_images"]), exclude_classes=s["val_classes"])
+        if args.pseudo is not None:
+            print(f"pseudo-captions added: {add_pseudo_captions(files, s, args.pseudo)}")
         cfg = lite_config(files, seed=args.seed)
         if args.no_fer:
             caps = pd.read_csv(files["captions"])
