@@ -200,7 +200,7 @@ def test_models_lists_without_loading_weights():
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["search", "q", "-n", "0"], ["--top-k", "greater than or equal to 1"]),
+        (["search", "q", "-n", "0"], ["--top-k", "0 is not in the range x>=1"]),
         (["serch", "q"], ["No such command 'serch'", "search"]),
         (["index", "--bogus"], ["--bogus", "cliplab index --help"]),
     ],
