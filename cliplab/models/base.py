@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from cliplab.errors import CliplabError
+
 
 def short_digest(data: bytes | str) -> str:
     """12 hex digits naming some content (weights, preprocessing) in a model's description, so an
@@ -33,6 +35,13 @@ class Encoder(ABC):
     logit_scale: float = 100.0  # multiplies cosine similarities before softmax (zero-shot)
     image_batch_size: int = 32  # a good default batch for this model on a CPU
     needs_fit: bool = False  # True for baselines fitted on the data being analysed (preclip)
+
+    def to(self, device: str) -> Encoder:
+        """Run on a torch device. This default is CPU-only: any other device is a CliplabError
+        (the runtime then stays on the CPU under `auto`, or reports it when `cuda` was asked for)."""
+        if device != "cpu":
+            raise CliplabError(f"{self.name} runs on the CPU only with the torch runtime")
+        return self
 
     # --- images -----------------------------------------------------------------------------
     @abstractmethod

@@ -73,8 +73,8 @@ class Tower:
         return None
 
     def export_onnx(self, path: str | Path, opset: int = 17) -> Path:
-        """Trace `torch_module` into an ONNX graph at `path` with a dynamic batch axis (and a dynamic
-        sequence axis for text). The runtime package checks and caches the result."""
+        """Trace `export_module` into an ONNX graph at `path` with a dynamic batch axis (and a dynamic
+        sequence axis for text), checked against `torch_module`. The runtime package caches it."""
         from cliplab.runtime.export import export_tower  # noqa: PLC0415 (torch only when exporting)
 
         return export_tower(self, Path(path), opset=opset)

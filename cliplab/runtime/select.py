@@ -70,16 +70,13 @@ def load_torch(spec: str, device: str = "auto", note: str | None = None) -> Enco
     enc = registry.load_encoder(spec)
     if dev != "cpu":
         try:
-            if not hasattr(enc, "to"):
-                raise CliplabError(f"{getattr(enc, 'name', spec)} runs on the CPU only with the torch runtime")
             enc.to(dev)
         except CliplabError as e:
             if check_device(device) == "cuda":  # asked for by name: say why not, never run elsewhere
                 raise CliplabError(
                     f"--device cuda: {e}; use --runtime onnx with onnxruntime-gpu, or --device cpu"
                 ) from None
-            if hasattr(enc, "to"):  # auto: back to the CPU, and the output says so
-                enc.to("cpu")
+            enc.to("cpu")  # auto: back to the CPU (a tower may have moved already); the output says so
             dev = "cpu"
     enc.runtime_info = {"runtime": "torch", "precision": "fp32", "device": dev, **({"note": note} if note else {})}
     return enc
