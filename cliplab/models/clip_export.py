@@ -4,8 +4,8 @@
   layer into one `Attention` op (int8: `QAttention`); the SDPA export is left as a dozen small ops.
 - The patch embedding (a Conv2d whose kernel equals its stride) as reshape + Linear. A MatMul gets
   int8 weights; ORT's int8 convolution (ConvInteger) is slower than its fp32 one.
-Together: ~10 % more images/s for the int8 ViT-B/32 on 2 cores, 85 % of its time left in int8 GEMMs
-(docs/benchmarks.md). The exported graph is still checked against the unmodified torch tower.
+Together: 0–13 % more images/s for the int8 ViT-B/32 on 2 cores across runs (benchmarks/int8_vit.py,
+docs/benchmarks.md). The exported graph is still checked against the unmodified torch tower.
 """
 
 from __future__ import annotations

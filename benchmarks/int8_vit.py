@@ -1,0 +1,196 @@
+"""Where the int8 ViT-B/32's time goes, and how much each runtime choice buys (issue 12).
+
+Four measurements on the random-weight ViT-B/32-shape CLIP that `embed_throughput.py` builds:
+ 1. interleaved pairs: the naive one-image torch loop, then cliplab's ONNX int8 pipeline, on the same
+    photos, --pairs times (the ratio per pair, so the VM's speed drift cancels);
+ 2. the int8 graph as exported (fused Attention, patch MatMul) against the plain export of the
+    same tower (SDPA attention, Conv patch embedding), both dynamic int8, interleaved, with the batch
+    as 2 concurrent calls × 1 thread and as 1 call × 2 threads;
+ 3. one batch of 32 as 1 call × 2 threads against 2 concurrent calls × 1 thread (batch_parallelism),
+    for the int8 ViT and for `lite`'s fp32 image graph;
+ 4. ONNX Runtime's own op profile of the int8 graph, and the int8 GEMM rate of one 1600×768×3072
+    MatMul in isolation (the ceiling the ViT's GEMMs run against).
+Prints markdown; nothing is written.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/int8_vit.py [--pairs 4] [--n 96]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, require_shared  # noqa: E402
+from embed_throughput import clip_b32, naive_loop, naive_model  # noqa: E402
+
+from cliplab import api  # noqa: E402
+from cliplab.data.images import load_image  # noqa: E402
+from cliplab.runtime import load  # noqa: E402
+
+
+def session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    o = ort.SessionOptions()
+    o.intra_op_num_threads, o.log_severity_level = threads, 3
+    o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
+
+
+def rate(run, n_images: int, rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        run()
+        out.append(n_images / (time.perf_counter() - t))
+    return out
+
+
+def plain_int8(tower, tmp: Path) -> Path:
+    """The tower exported as `torch_module` traces it (no export form, no fusion), dynamic int8."""
+    import torch
+
+    from cliplab.runtime.quantize import quantize_dynamic_int8
+
+    src, dst = tmp / "plain.onnx", tmp / "plain.int8.onnx"
+    x = torch.from_numpy(tower.example_inputs(2)["pixel_values"])
+    torch.onnx.export(
+        tower.torch_module(), (x,), str(src), input_names=["pixel_values"], output_names=[tower.output_name],
+        dynamic_axes={"pixel_values": {0: "batch"}, tower.output_name: {0: "batch"}}, opset_version=17,
+        dynamo=False,
+    )  # fmt: skip
+    quantize_dynamic_int8(src, dst)
+    return dst
+
+
+def op_profile(path: Path, x: np.ndarray) -> list[tuple[str, float]]:
+    import onnxruntime as ort
+
+    o = ort.SessionOptions()
+    o.intra_op_num_threads, o.enable_profiling, o.log_severity_level = 2, True, 3
+    s = ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        s.run(None, {"pixel_values": x})
+    trace = Path(s.end_profiling())
+    events = json.loads(trace.read_text())
+    trace.unlink(missing_ok=True)
+    per_op = collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            per_op[e["args"]["op_name"]] += e["dur"]
+    total = sum(per_op.values())
+    return [(op, 100 * us / total) for op, us in per_op.most_common(8)]
+
+
+def gemm_rate(tmp: Path, threads: int) -> float:
+    """GOP/s of one dynamic-int8 MatMul (1600×768 @ 768×3072: a ViT-B/32 MLP layer at batch 32)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from cliplab.runtime.quantize import quantize_dynamic_int8
+
+    m, k, n = 1600, 768, 3072
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(k, n)).astype(np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["pixel_values", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [None, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, n])], [w],
+    )  # fmt: skip
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp / "mm.onnx"))
+    quantize_dynamic_int8(tmp / "mm.onnx", tmp / "mm8.onnx")
+    s, x = session(tmp / "mm8.onnx", threads), np.random.default_rng(1).normal(size=(m, k)).astype(np.float32)
+    s.run(None, {"pixel_values": x})
+    t, runs = time.perf_counter(), 20
+    for _ in range(runs):
+        s.run(None, {"pixel_values": x})
+    return 2 * m * k * n * runs / (time.perf_counter() - t) / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--n", type=int, default=96, help="photos per pipeline run")
+    args = ap.parse_args()
+    images = sorted(str(p) for p in (require_shared() / "data" / "flickr8k-1k" / "images").glob("*.jpg"))
+    paths = images[: args.n]
+    d = clip_b32()
+    int8 = load(str(d), runtime="onnx", precision="int8")
+    lite = load("lite", runtime="onnx")
+    x = np.stack([int8.preprocess(im) for im in map(load_image, images[:32])]).astype(np.float32)
+    print(f"# int8 ViT-B/32 on this machine\n\nMachine: {machine()}.\n")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model, processor = naive_model(d)
+        naive_loop(model, processor, paths[:2], tmp)
+        api.embed(paths[:8], int8)
+        print("## 1. Interleaved pairs (naive loop, then ONNX int8 pipeline)\n")
+        print("| pair | naive img/s | int8 img/s | ratio |\n|---|---:|---:|---:|")
+        for i in range(args.pairs):
+            a = rate(lambda: naive_loop(model, processor, paths, tmp), len(paths), 1)[0]
+            b = rate(lambda: api.embed(paths, int8), len(paths), 1)[0]
+            print(f"| {i + 1} | {a:.1f} | {b:.1f} | {b / a:.2f}× |")
+
+        print("\n## 2. Export form: fused graph vs plain export (both dynamic int8), median of 8\n")
+        graphs = {
+            "fused (shipped)": int8.entry.path("image.int8.onnx"),
+            "plain export": plain_int8(_torch_tower(d), tmp),
+        }
+        pool = ThreadPoolExecutor(2)
+
+        def split(s, batch):
+            futures = [pool.submit(s.run, None, {"pixel_values": c}) for c in np.array_split(batch, 2)]
+            return [f.result() for f in futures]
+
+        forms = {(k, t): session(p, t) for k, p in graphs.items() for t in (1, 2)}
+        rates = {k: [] for k in forms}
+        for _ in range(8):
+            for (k, t), s in forms.items():
+                run = (lambda s=s: split(s, x)) if t == 1 else (lambda s=s: s.run(None, {"pixel_values": x}))
+                rates[(k, t)] += rate(run, len(x), 1)
+        print("| graph | 2 calls × 1 thread, img/s | 1 call × 2 threads, img/s |\n|---|---:|---:|")
+        for k in graphs:
+            print(f"| {k} | {statistics.median(rates[(k, 1)]):.1f} | {statistics.median(rates[(k, 2)]):.1f} |")
+
+        print("\n## 3. One batch of 32: 1 call × 2 threads vs 2 concurrent calls × 1 thread (median of 8)\n")
+        print("| graph | 1 × 2 img/s | 2 × 1 img/s |\n|---|---:|---:|")
+        xl = np.stack([lite.preprocess(im) for im in map(load_image, images[:32])]).astype(np.float32)
+        for name, path, batch in (
+            ("ViT-B/32 int8", graphs["fused (shipped)"], x),
+            ("lite fp32", lite.entry.path("image.onnx"), xl),
+        ):
+            one, two = session(path, 2), session(path, 1)
+            r1, r2 = [], []
+            for _ in range(8):
+                r1 += rate(lambda one=one, b=batch: one.run(None, {"pixel_values": b}), len(batch), 1)
+                r2 += rate(lambda two=two, b=batch: split(two, b), len(batch), 1)
+            print(f"| {name} | {statistics.median(r1):.1f} | {statistics.median(r2):.1f} |")
+
+        print("\n## 4. Where the int8 ViT's time goes (ORT profile, batch 32, 2 threads)\n")
+        print("| op | share of kernel time |\n|---|---:|")
+        for op, pct in op_profile(graphs["fused (shipped)"], x):
+            print(f"| {op} | {pct:.1f} % |")
+        print(
+            f"\nOne dynamic-int8 MatMul 1600×768×3072 in isolation: {gemm_rate(tmp, 1):.0f} GOP/s on 1 thread, "
+            f"{gemm_rate(tmp, 2):.0f} GOP/s on 2."
+        )
+
+
+def _torch_tower(model_dir: Path):
+    from cliplab.models.registry import load_encoder
+
+    return load_encoder(str(model_dir)).model.image
+
+
+if __name__ == "__main__":
+    main()
