@@ -9,7 +9,9 @@ Four measurements on the random-weight ViT-B/32-shape CLIP that `embed_throughpu
  3. one batch of 32 as 1 call × 2 threads against 2 concurrent calls × 1 thread (batch_parallelism),
     for the int8 ViT and for `lite`'s fp32 image graph;
  4. ONNX Runtime's own op profile of the int8 graph, and the int8 GEMM rate of one 1600×768×3072
-    MatMul in isolation (the ceiling the ViT's GEMMs run against).
+    MatMul in isolation (the ceiling the ViT's GEMMs run against);
+ 5. decode and preprocess cost per photo, and the lookup-table normalisation against the arithmetic
+    it replaced.
 Prints markdown; nothing is written.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/int8_vit.py [--pairs 4] [--n 96]
@@ -184,6 +186,43 @@ def main() -> None:
             f"\nOne dynamic-int8 MatMul 1600×768×3072 in isolation: {gemm_rate(tmp, 1):.0f} GOP/s on 1 thread, "
             f"{gemm_rate(tmp, 2):.0f} GOP/s on 2."
         )
+        print("\n## 5. Decode and preprocess, one thread, 200 Flickr8k photos (CLIP preprocessing)\n")
+        print("| step | ms per photo |\n|---|---:|")
+        for k, v in preprocess_costs(images[:200], int8.image._pre).items():
+            print(f"| {k} | {v:.2f} |")
+
+
+def preprocess_costs(paths: list[str], pre) -> dict[str, float]:
+    """ms per photo on one thread: decode (load_image), the whole preprocess, and normalisation by
+    the lookup table against the arithmetic it replaces (transformers' float64 rescale, then float32)."""
+    from cliplab.models.preprocess import center_crop
+
+    ims = [load_image(p) for p in paths]
+    crops = [center_crop(np.asarray(im.resize((pre.crop, pre.crop))), pre.crop) for im in ims]
+    mean, std = np.asarray(pre.mean, np.float32), np.asarray(pre.std, np.float32)
+
+    def arithmetic(a):
+        out = (a.astype(np.float64) * pre.rescale_factor).astype(np.float32)
+        return np.ascontiguousarray(((out - mean) / std).transpose(2, 0, 1))
+
+    def table(a):
+        out, lut = np.empty((3, *a.shape[:2]), np.float32), pre.table()
+        for c in range(3):
+            np.take(lut[c], a[..., c], out=out[c])
+        return out
+
+    def ms(fn, items):
+        t = time.perf_counter()
+        for it in items:
+            fn(it)
+        return 1000 * (time.perf_counter() - t) / len(items)
+
+    return {
+        "decode (load_image)": ms(load_image, paths),
+        "preprocess (resize, crop, normalise)": ms(pre, ims),
+        "normalise: arithmetic (before)": ms(arithmetic, crops),
+        "normalise: lookup table (now)": ms(table, crops),
+    }
 
 
 def _torch_tower(model_dir: Path):
