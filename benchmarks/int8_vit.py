@@ -3,9 +3,10 @@
 Four measurements on the random-weight ViT-B/32-shape CLIP that `embed_throughput.py` builds:
  1. interleaved pairs: the naive one-image torch loop, then cliplab's ONNX int8 pipeline, on the same
     photos, --pairs times (the ratio per pair, so the VM's speed drift cancels);
- 2. the int8 graph as exported (fused Attention, patch MatMul) against the plain export of the
-    same tower (SDPA attention, Conv patch embedding), both dynamic int8, interleaved, with the batch
-    as 2 concurrent calls × 1 thread and as 1 call × 2 threads;
+ 2. the int8 graph as exported (fused Attention, patch MatMul, last layer for the CLS token only)
+    against the same fused form with every token through the last layer, and against the plain
+    export of the same tower (SDPA attention, Conv patch embedding), all dynamic int8, interleaved,
+    with the batch as 2 concurrent calls × 1 thread and as 1 call × 2 threads;
  3. one batch of 32 as 1 call × 2 threads against 2 concurrent calls × 1 thread (batch_parallelism),
     for the int8 ViT and for `lite`'s fp32 image graph;
  4. ONNX Runtime's own op profile of the int8 graph, and the int8 GEMM rate of one 1600×768×3072
@@ -37,6 +38,7 @@ from embed_throughput import clip_b32, naive_loop, naive_model  # noqa: E402
 
 from cliplab import api  # noqa: E402
 from cliplab.data.images import load_image  # noqa: E402
+from cliplab.models.clip_export import VisionExport  # noqa: E402
 from cliplab.runtime import load  # noqa: E402
 
 
@@ -58,19 +60,23 @@ def rate(run, n_images: int, rounds: int) -> list[float]:
     return out
 
 
-def plain_int8(tower, tmp: Path) -> Path:
-    """The tower exported as `torch_module` traces it (no export form, no fusion), dynamic int8."""
+def variant_int8(tower, tmp: Path, name: str, module=None) -> Path:
+    """The tower exported in another form, dynamic int8: `module=None` traces `torch_module` as is
+    (no export form, no fusion); a module is traced and fused as the shipped export is."""
     import torch
 
+    from cliplab.runtime.fuse import fuse_transformer
     from cliplab.runtime.quantize import quantize_dynamic_int8
 
-    src, dst = tmp / "plain.onnx", tmp / "plain.int8.onnx"
+    src, dst = tmp / f"{name}.onnx", tmp / f"{name}.int8.onnx"
     x = torch.from_numpy(tower.example_inputs(2)["pixel_values"])
     torch.onnx.export(
-        tower.torch_module(), (x,), str(src), input_names=["pixel_values"], output_names=[tower.output_name],
-        dynamic_axes={"pixel_values": {0: "batch"}, tower.output_name: {0: "batch"}}, opset_version=17,
-        dynamo=False,
+        (module or tower.torch_module()).eval(), (x,), str(src), input_names=["pixel_values"],
+        output_names=[tower.output_name], dynamic_axes={"pixel_values": {0: "batch"}, tower.output_name: {0: "batch"}},
+        opset_version=17, dynamo=False,
     )  # fmt: skip
+    if module is not None:
+        fuse_transformer(src, src, **tower.onnx_fusion())
     quantize_dynamic_int8(src, dst)
     return dst
 
@@ -143,10 +149,14 @@ def main() -> None:
             b = rate(lambda: api.embed(paths, int8), len(paths), 1)[0]
             print(f"| {i + 1} | {a:.1f} | {b:.1f} | {b / a:.2f}× |")
 
-        print("\n## 2. Export form: fused graph vs plain export (both dynamic int8), median of 8\n")
+        print("\n## 2. Export form: shipped graph vs other forms (all dynamic int8), median of 8\n")
+        tower = _torch_tower(d)
         graphs = {
-            "fused (shipped)": int8.entry.path("image.int8.onnx"),
-            "plain export": plain_int8(_torch_tower(d), tmp),
+            "fused, last layer for CLS only (shipped)": int8.entry.path("image.int8.onnx"),
+            "fused, every token in every layer": variant_int8(
+                tower, tmp, "all_tokens", VisionExport(tower.clip, cls_only=False)
+            ),
+            "plain export": variant_int8(tower, tmp, "plain"),
         }
         pool = ThreadPoolExecutor(2)
 
@@ -168,7 +178,7 @@ def main() -> None:
         print("| graph | 1 × 2 img/s | 2 × 1 img/s |\n|---|---:|---:|")
         xl = np.stack([lite.preprocess(im) for im in map(load_image, images[:32])]).astype(np.float32)
         for name, path, batch in (
-            ("ViT-B/32 int8", graphs["fused (shipped)"], x),
+            ("ViT-B/32 int8", graphs["fused, last layer for CLS only (shipped)"], x),
             ("lite fp32", lite.entry.path("image.onnx"), xl),
         ):
             one, two = session(path, 2), session(path, 1)
@@ -180,7 +190,7 @@ def main() -> None:
 
         print("\n## 4. Where the int8 ViT's time goes (ORT profile, batch 32, 2 threads)\n")
         print("| op | share of kernel time |\n|---|---:|")
-        for op, pct in op_profile(graphs["fused (shipped)"], x):
+        for op, pct in op_profile(graphs["fused, last layer for CLS only (shipped)"], x):
             print(f"| {op} | {pct:.1f} % |")
         print(
             f"\nOne dynamic-int8 MatMul 1600×768×3072 in isolation: {gemm_rate(tmp, 1):.0f} GOP/s on 1 thread, "

@@ -19,7 +19,7 @@ import numpy as np
 from cliplab.errors import CliplabError
 
 DEFAULT_OPSET = 17
-EXPORT_VERSION = 2  # bump when this module changes what it writes (part of the cache key)
+EXPORT_VERSION = 3  # bump when this module changes what it writes (part of the cache key)
 MAX_ABS_DIFF = 1e-4  # on L2-normalised outputs, ONNX vs torch
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cliplab.models.clip_export import PatchLinear, VisionExport, vision_fusion
+from cliplab.models.clip_export import PatchLinear, VisionExport, cls_layer, vision_fusion
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,21 @@ def test_vision_export_equals_get_image_features(encoder):
     # the tower's own model is untouched: still its conv and its attention implementation
     assert isinstance(tower.clip.vision_model.embeddings.patch_embedding, torch.nn.Conv2d)
     assert tower.clip.vision_model.config._attn_implementation == attn
+    n = tower.clip.config.vision_config.num_hidden_layers
+    assert len(tower.clip.vision_model.encoder.layers) == n and len(export.vision.encoder.layers) == n - 1
+
+
+def test_cls_layer_is_the_layers_first_token(encoder):
+    """The last layer computed for the CLS token alone equals the full layer's token 0."""
+    layer = encoder.model.image.clip.vision_model.encoder.layers[-1]
+    d = layer.embed_dim
+    h = torch.randn(3, 10, d, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = layer(h, None)
+        want = (want[0] if isinstance(want, tuple) else want)[:, 0]
+        got = cls_layer(layer, h)
+    assert got.shape == (3, d)
+    assert torch.allclose(got, want, atol=1e-5)
 
 
 def test_fusion_hints_come_from_the_config(encoder):

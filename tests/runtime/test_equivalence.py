@@ -79,7 +79,8 @@ def test_lite_int8_is_honest(lite_pair, photos, texts):
 
 def test_tiny_clip_vision_graph_is_fused(clip_pair):
     """The exported ViT runs as ORT's fused Attention ops (QAttention in int8) and its patch
-    embedding as a MatMul: the form that is fast on CPU (cliplab.models.clip_export)."""
+    embedding as a MatMul: the form that is fast on CPU (cliplab.models.clip_export). The last
+    layer is computed for the CLS token only, so it is not one of the fused ops."""
     import collections
 
     import onnx
@@ -90,9 +91,9 @@ def test_tiny_clip_vision_graph_is_fused(clip_pair):
         g: collections.Counter(n.op_type for n in onnx.load(str(fp32.entry.path(g))).graph.node)
         for g in ("image.onnx", "image.int8.onnx")
     }
-    assert ops["image.onnx"]["Attention"] == layers
+    assert ops["image.onnx"]["Attention"] == layers - 1
     assert ops["image.onnx"]["Conv"] == 0 and ops["image.onnx"]["SkipLayerNormalization"] == 0
-    assert ops["image.int8.onnx"]["QAttention"] == layers
+    assert ops["image.int8.onnx"]["QAttention"] == layers - 1
 
 
 def test_split_batches_equal_whole_batches(clip_pair, photos):
