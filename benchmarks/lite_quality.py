@@ -135,7 +135,7 @@ def main() -> None:
         rec, tr = cfg.get("recipe", {}), cfg.get("training", {})
         if rec:
             print(
-                f"`lite` recipe (`{rec.get('command')}`, ConSE fusion w = {rec.get('conse_fusion', 0)}): "
+                f"`lite` recipe (`{rec.get('command')}`, ConSE fusion w = {rec.get('conse_fusion', 0)}, text ramp {rec.get('conse_fusion_ramp')}): "
                 f"{rec.get('seconds', 0):.0f} s in all ({rec.get('setup_seconds', 0):.0f} s loading + features, "
                 f"{rec.get('train_seconds', 0):.0f} s training, best epoch {tr.get('best_epoch')} of "
                 f"{tr.get('epochs_run')}) on {rec.get('machine')}."

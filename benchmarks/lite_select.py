@@ -10,7 +10,10 @@ part, for every ConSE fusion weight w (heads.py "conse_fusion"; cosine = w·ConS
 - the same 150 held-out photos named by their nearest WordNet parent instead ("a photo of a van.",
   130 names): broad names that are not the classifier's own labels, like Caltech's,
 
-and the chosen w is the one with the best mean of the five. Everything comes from the on-disk
+and the chosen w is the one with the best mean of the five. Then the same for a text-side weight
+that depends on the text (heads.py "conse_fusion_ramp"): images keep w, and a text's ConSE share
+rises from lo to hi as its best cosine to an ImageNet class prompt rises from `from` to `to`; the
+grid's best mean is shipped when it beats the best fixed w. Everything comes from the on-disk
 feature cache, so after the first run this takes seconds. CIFAR-10-dev, the Flickr8k test split,
 FER's reporting part and the 250 breadth classes are never read.
 
@@ -129,6 +132,42 @@ class Scorer:
         return out
 
 
+RAMP_GRID = {
+    "w": [0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5],
+    "lo": [0.0, 0.05, 0.1, 0.2],
+    "hi": [0.9, 0.95, 0.99],
+    "from": [0.5, 0.6, 0.7],
+    "to": [0.85, 0.9, 0.95, 1.0],
+}
+
+
+def ramp_scores(scorer: Scorer, heads) -> list[tuple[dict, dict[str, float]]]:
+    """Every RAMP_GRID point → its five scores and mean (the text weight as TextSide computes it)."""
+    import itertools
+
+    ce = F.normalize(scorer.class_emb.float(), dim=-1)
+    sims = {}
+    with torch.no_grad():
+        for key, (_, _, gt, direction) in scorer.sets.items():
+            f, t = scorer.feats[key]
+            hi, ht = F.normalize(heads.image(f), dim=-1), F.normalize(heads.text({"text": t}), dim=-1)
+            ci, ct = conse_vectors(f["logits"], scorer.class_emb, 10), F.normalize(t, dim=-1)
+            sims[key] = (ci @ ct.T, hi @ ht.T, (ct @ ce.T).max(1).values[None, :], gt, direction)
+    out = []
+    for w, lo, hi_, m0, m1 in itertools.product(*RAMP_GRID.values()):
+        r = {}
+        for key, (sc, sh, best, gt, direction) in sims.items():
+            wt = lo + (hi_ - lo) * ((best - m0) / (m1 - m0)).clamp(0, 1)
+            sim = (w * wt).sqrt() * sc + ((1 - w) * (1 - wt)).sqrt() * sh
+            if direction == "i2t-multi":
+                r[key] = _caption_hit(sim, gt)
+            else:
+                r[key] = _recall_at(sim.T if direction == "t2i" else sim, gt, 1)
+        r["mean"] = float(np.mean(list(r.values())))
+        out.append(({"w": w, "lo": lo, "hi": hi_, "from": m0, "to": m1}, r))
+    return sorted(out, key=lambda x: -x[1]["mean"])
+
+
 def adaptive(scorer: Scorer, heads, lo: float, hi: float, power: float = 1.0) -> dict[str, float]:
     """The same sets with a per-image fusion weight w = lo + (hi − lo)·p_max^power (p_max: the
     classifier's confidence), text side fixed at ½/½: does trusting ConSE more on images the
@@ -213,6 +252,18 @@ def main() -> None:
         for i, w in enumerate(WEIGHTS):
             mark = " ← best mean" if i == best else ""
             print(f"| {w:.2f}{mark} | " + " | ".join(f"{100 * c[k][i]:.1f}" for k in c) + " |")
+    ramps = ramp_scores(scorer, enc.heads)
+    keys = list(ramps[0][1])
+    print("\nText-dependent ConSE share (images keep w; texts ramp lo → hi), the 10 best of", len(ramps), ":\n")
+    print("| w | lo | hi | from | to | " + " | ".join(keys) + " |\n|---|---|---|---|---|" + "---|" * len(keys))
+    for p, r in ramps[:10]:
+        print(
+            "| "
+            + " | ".join(f"{v:g}" for v in p.values())
+            + " | "
+            + " | ".join(f"{100 * r[k]:.1f}" for k in keys)
+            + " |"
+        )
     if args.adaptive:
         grid = [(lo, hi, pw) for pw in (0.5, 1.0, 2.0) for lo in (0.2, 0.3, 0.4, 0.5) for hi in (0.6, 0.8, 0.9, 0.95)]
         rows = [(g, adaptive(scorer, enc.heads, *g)) for g in grid]

@@ -218,10 +218,11 @@ def build_encoder(
             img.get("conse_skip", False),
             img.get("normalize_inputs", True),
         )
-        text = TextSide(txt["head"])
+        text = TextSide(txt["head"], image_tower.feature_dims.get("logits", 1000))
         heads = DualHeads(image, text, float(config.get("init_logit_scale", 1 / 0.07)))
-    if init_class_emb and hasattr(image, "class_emb"):  # ConSE class prompts in the text tower's space
-        image.class_emb.copy_(torch.from_numpy(text_tower.class_prompt_embeddings()))
+    if init_class_emb:  # ConSE class prompts in the text tower's space
+        for side in (s for s in (image, text) if hasattr(s, "class_emb")):
+            side.class_emb.copy_(torch.from_numpy(text_tower.class_prompt_embeddings()))
     return TrainedEncoder(image_tower, text_tower, heads, config, name=name)
 
 

@@ -18,6 +18,12 @@ product of two such vectors is w·cos_conse + (1−w)·cos_heads: the frozen Ima
 knowledge (ConSE) and what the heads learned, mixed in one unit vector that search, the index and
 an ONNX export of the sides use unchanged. w is stored in the config and as a buffer, so the weights
 file (and with it a model's fingerprint) changes with it. Configs without the key load as before.
+
+Query-dependent text weight ("conse_fusion_ramp" in the text head config: lo, hi, from, to): the
+text side's own weight w_t rises from lo to hi as the text's best cosine to the classifier's class
+prompts rises from `from` to `to`, so "a photo of a goldfinch" leans on the ImageNet classifier and a
+free caption on the heads. Images keep w; a dot product is then √(w·w_t)·cos_conse +
+√((1−w)(1−w_t))·cos_heads, both vectors still unit length.
 """
 
 from __future__ import annotations
@@ -114,6 +120,23 @@ def fusion_weight(head: dict) -> float:
     return w
 
 
+RAMP_KEYS = ("lo", "hi", "from", "to")
+
+
+def fusion_ramp(head: dict) -> dict | None:
+    """The text head config's query-dependent weight (module doc), validated; None when absent."""
+    ramp = head.get("conse_fusion_ramp")
+    if not ramp:
+        return None
+    try:
+        r = {k: float(ramp[k]) for k in RAMP_KEYS}
+    except (KeyError, TypeError, ValueError):
+        raise CliplabError(f"conse_fusion_ramp needs numbers {', '.join(RAMP_KEYS)} (got {ramp!r})") from None
+    if not (0.0 <= r["lo"] <= r["hi"] < 1.0 and r["from"] < r["to"]):
+        raise CliplabError(f"conse_fusion_ramp needs 0 <= lo <= hi < 1 and from < to (got {ramp!r})")
+    return r
+
+
 def fuse(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """concat(√w·â, √(1−w)·b̂): unit length, and dot products mix as w·cos_a + (1−w)·cos_b."""
     return torch.cat([w.sqrt() * F.normalize(a, dim=-1), (1 - w).sqrt() * F.normalize(b, dim=-1)], dim=1)
@@ -179,20 +202,34 @@ class ImageSide(nn.Module):
 
 class TextSide(nn.Module):
     """Text-tower vector → the shared space; with `head["conse_fusion"]` the tower's own vector
-    (what ConSE compares images with) is kept beside the head's output (module doc)."""
+    (what ConSE compares images with) is kept beside the head's output, and with
+    `head["conse_fusion_ramp"]` its weight depends on the text (module doc)."""
 
-    def __init__(self, head: dict):
+    def __init__(self, head: dict, n_classes: int = 1000):
         super().__init__()
         self.head = build_head(head)
         self.fusion = fusion_weight(head)
+        self.ramp = fusion_ramp(head)
         self.out_dim = head["out_dim"]
+        if self.ramp and not self.fusion:
+            raise CliplabError("conse_fusion_ramp needs conse_fusion")
         if self.fusion > 0:
             self.register_buffer("fusion_weight", torch.tensor(self.fusion))
             self.out_dim = head["in_dim"] + self.out_dim
+        if self.ramp:  # the classifier's class prompts, as the image side's ConSE uses them
+            self.register_buffer("class_emb", torch.zeros(n_classes, head["in_dim"]))
+
+    def text_weight(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1) ConSE share per text: the ramp of its best cosine to a class prompt."""
+        r = self.ramp
+        best = (F.normalize(x, dim=-1) @ F.normalize(self.class_emb, dim=-1).T).max(dim=1, keepdim=True).values
+        return r["lo"] + (r["hi"] - r["lo"]) * ((best - r["from"]) / (r["to"] - r["from"])).clamp(0.0, 1.0)
 
     def forward(self, feats: dict) -> torch.Tensor:
         x = feats["text"].float()
         y = self.head(x)
+        if self.ramp:
+            return fuse(x, y, self.text_weight(x))
         return fuse(x, y, self.fusion_weight) if self.fusion > 0 else y
 
 

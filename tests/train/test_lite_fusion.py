@@ -65,6 +65,46 @@ def test_fusion_weight_is_in_the_weights_and_must_match():
         TextSide({**head_config("linear", 6, 8), "conse_fusion": 1.0})
 
 
+def test_text_weight_ramps_with_closeness_to_a_class_prompt():
+    """A text equal to a class prompt gets the ramp's top ConSE share, a text far from all of them
+    its bottom one, and every cosine is √(w·w_t)·cos_conse + √((1−w)(1−w_t))·cos_heads."""
+    w, ramp = 0.3, {"lo": 0.1, "hi": 0.9, "from": 0.5, "to": 0.95}
+    img, _ = _sides(w)
+    txt = TextSide({**head_config("linear", 6, 8), "conse_fusion": w, "conse_fusion_ramp": ramp}, n_classes=12)
+    txt.class_emb.copy_(img.class_emb)
+    far = torch.linalg.svd(img.class_emb[:5]).Vh[-1:]  # orthogonal to 5 prompts; kept only if far from all
+    texts = torch.cat([img.class_emb[[2, 7]], F.normalize(far, dim=-1)])
+    with torch.no_grad():
+        wt = txt.text_weight(texts)[:, 0]
+        best = (texts @ img.class_emb.T).max(1).values
+        assert wt[0] == pytest.approx(0.9) and wt[1] == pytest.approx(0.9)
+        expect_far = 0.1 + 0.8 * float(((best[2] - 0.5) / 0.45).clamp(0, 1))
+        assert wt[2] == pytest.approx(expect_far, abs=1e-6) and wt[2] < 0.9
+        heads = DualHeads(img, txt)
+        feats = {"pooled": torch.randn(5, 16), "logits": torch.randn(5, 12)}
+        vi, vt = heads.encode_image(feats), heads.encode_text({"text": texts})
+        np.testing.assert_allclose(vt.norm(dim=-1), 1, atol=1e-6)
+        conse = conse_vectors(feats["logits"], img.class_emb, 3) @ texts.T
+        hi = F.normalize(img.head(F.normalize(feats["pooled"], dim=-1)), dim=-1)
+        ht = F.normalize(txt.head(texts), dim=-1)
+        expected = (w * wt).sqrt() * conse + ((1 - w) * (1 - wt)).sqrt() * (hi @ ht.T)
+        np.testing.assert_allclose(vi @ vt.T, expected, atol=1e-5)
+    assert "text.class_emb" in heads.state_dict()
+
+
+def test_bad_ramps_are_refused():
+    base = {**head_config("linear", 6, 8), "conse_fusion": 0.3}
+    for ramp in (
+        {"lo": 0.5, "hi": 0.2, "from": 0.5, "to": 0.9},
+        {"lo": 0.1, "hi": 0.9, "from": 0.9, "to": 0.5},
+        {"lo": 0.1},
+    ):
+        with pytest.raises(CliplabError, match="conse_fusion_ramp"):
+            TextSide({**base, "conse_fusion_ramp": ramp})
+    with pytest.raises(CliplabError, match="needs conse_fusion"):
+        TextSide({**head_config("linear", 6, 8), "conse_fusion_ramp": {"lo": 0, "hi": 0.5, "from": 0, "to": 1}})
+
+
 def test_config_without_fusion_builds_as_before():
     img, txt = _sides(0.0)
     assert img.out_dim == txt.out_dim == 8
@@ -113,4 +153,15 @@ def test_fused_checkpoint_round_trip_and_identity(tmp_path):
 def test_shipped_lite_is_fused_and_not_the_old_model(lite_encoder):
     d = lite_encoder.describe()
     assert d["dim"] == 768 and lite_encoder.config["image_side"]["head"]["conse_fusion"] > 0
+    # texts lean on ConSE by how close they are to an ImageNet class prompt
+    from cliplab.models.conse import CLASS_TEMPLATE
+    from cliplab.train.lite_recipe import TEXT_RAMP
+
+    text = lite_encoder.heads.text
+    assert text.ramp == TEXT_RAMP
+    assert torch.equal(text.class_emb, lite_encoder.heads.image.class_emb)
+    with torch.no_grad():
+        raw = lite_encoder.text_tower.run([CLASS_TEMPLATE.format("goldfinch"), "two men sit on a bench"])["text"]
+        wt = text.text_weight(raw)[:, 0]
+    assert wt[0] == pytest.approx(TEXT_RAMP["hi"], abs=1e-3) and wt[1] < 0.5
     assert d != {**OLD_LITE, "logit_scale": d["logit_scale"]} and d["weights"] != OLD_LITE["weights"]
