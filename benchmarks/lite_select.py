@@ -114,22 +114,32 @@ class Scorer:
             t = text_features(txt, texts, cache_dir, progress=False)
             self.feats[key] = ({k: torch.from_numpy(v) for k, v in f.items()}, torch.from_numpy(t["text"]))
 
-    def curves(self, heads, top_t: int = 10) -> dict[str, list[float]]:
+    def halves(self, heads, top_t: int = 10) -> dict:
+        """Per set → (ConSE image, heads image, text-tower text, heads text) unit vectors, the
+        images' logits, ground truth and direction."""
         out = {}
         with torch.no_grad():
             for key, (_, _, gt, direction) in self.sets.items():
                 f, t = self.feats[key]
                 hi, ht = F.normalize(heads.image(f), dim=-1), F.normalize(heads.text({"text": t}), dim=-1)
                 ci, ct = conse_vectors(f["logits"], self.class_emb, top_t), F.normalize(t, dim=-1)
-                sh, sc = hi @ ht.T, ci @ ct.T
-                if direction == "t2i":
-                    sh, sc = sh.T, sc.T
-                if direction == "i2t-multi":
-                    out[key] = [_caption_hit(w * sc + (1 - w) * sh, gt) for w in WEIGHTS]
-                else:
-                    out[key] = [_recall_at(w * sc + (1 - w) * sh, gt, 1) for w in WEIGHTS]
+                out[key] = (ci, hi, ct, ht, f["logits"], gt, direction)
+        return out
+
+    def curves(self, heads, top_t: int = 10) -> dict[str, list[float]]:
+        out = {}
+        for key, (ci, hi, ct, ht, _, gt, direction) in self.halves(heads, top_t).items():
+            sc, sh = ci @ ct.T, hi @ ht.T
+            out[key] = [score(w * sc + (1 - w) * sh, gt, direction) for w in WEIGHTS]
         out["mean"] = list(np.mean([out[k] for k in self.sets], axis=0))
         return out
+
+
+def score(sim: torch.Tensor, gt: torch.Tensor, direction: str) -> float:
+    """R@1 of an (images × texts) similarity in the set's direction."""
+    if direction == "i2t-multi":
+        return _caption_hit(sim, gt)
+    return _recall_at(sim.T if direction == "t2i" else sim, gt, 1)
 
 
 RAMP_GRID = {
@@ -146,23 +156,16 @@ def ramp_scores(scorer: Scorer, heads) -> list[tuple[dict, dict[str, float]]]:
     import itertools
 
     ce = F.normalize(scorer.class_emb.float(), dim=-1)
-    sims = {}
-    with torch.no_grad():
-        for key, (_, _, gt, direction) in scorer.sets.items():
-            f, t = scorer.feats[key]
-            hi, ht = F.normalize(heads.image(f), dim=-1), F.normalize(heads.text({"text": t}), dim=-1)
-            ci, ct = conse_vectors(f["logits"], scorer.class_emb, 10), F.normalize(t, dim=-1)
-            sims[key] = (ci @ ct.T, hi @ ht.T, (ct @ ce.T).max(1).values[None, :], gt, direction)
+    sims = {
+        key: (ci @ ct.T, hi @ ht.T, (ct @ ce.T).max(1).values[None, :], gt, direction)
+        for key, (ci, hi, ct, ht, _, gt, direction) in scorer.halves(heads).items()
+    }
     out = []
     for w, lo, hi_, m0, m1 in itertools.product(*RAMP_GRID.values()):
         r = {}
         for key, (sc, sh, best, gt, direction) in sims.items():
             wt = lo + (hi_ - lo) * ((best - m0) / (m1 - m0)).clamp(0, 1)
-            sim = (w * wt).sqrt() * sc + ((1 - w) * (1 - wt)).sqrt() * sh
-            if direction == "i2t-multi":
-                r[key] = _caption_hit(sim, gt)
-            else:
-                r[key] = _recall_at(sim.T if direction == "t2i" else sim, gt, 1)
+            r[key] = score((w * wt).sqrt() * sc + ((1 - w) * (1 - wt)).sqrt() * sh, gt, direction)
         r["mean"] = float(np.mean(list(r.values())))
         out.append(({"w": w, "lo": lo, "hi": hi_, "from": m0, "to": m1}, r))
     return sorted(out, key=lambda x: -x[1]["mean"])
@@ -173,19 +176,11 @@ def adaptive(scorer: Scorer, heads, lo: float, hi: float, power: float = 1.0) ->
     classifier's confidence), text side fixed at ½/½: does trusting ConSE more on images the
     classifier is sure of help? (Checked, not shipped: see docs/benchmarks.md.)"""
     out = {}
-    with torch.no_grad():
-        for key, (_, _, gt, direction) in scorer.sets.items():
-            f, t = scorer.feats[key]
-            hi_, ht = F.normalize(heads.image(f), dim=-1), F.normalize(heads.text({"text": t}), dim=-1)
-            ci, ct = conse_vectors(f["logits"], scorer.class_emb, 10), F.normalize(t, dim=-1)
-            w = (lo + (hi - lo) * torch.softmax(f["logits"].float(), 1).max(1).values ** power)[:, None]
-            img = torch.cat([w.sqrt() * ci, (1 - w).sqrt() * hi_], 1)
-            txt = torch.cat([0.5**0.5 * ct, 0.5**0.5 * ht], 1)
-            sim = img @ txt.T
-            if direction == "i2t-multi":
-                out[key] = _caption_hit(sim, gt)
-            else:
-                out[key] = _recall_at(sim.T if direction == "t2i" else sim, gt, 1)
+    for key, (ci, hi_, ct, ht, logits, gt, direction) in scorer.halves(heads).items():
+        w = (lo + (hi - lo) * torch.softmax(logits.float(), 1).max(1).values ** power)[:, None]
+        img = torch.cat([w.sqrt() * ci, (1 - w).sqrt() * hi_], 1)
+        txt = torch.cat([0.5**0.5 * ct, 0.5**0.5 * ht], 1)
+        out[key] = score(img @ txt.T, gt, direction)
     out["mean"] = float(np.mean(list(out.values())))
     return out
 
