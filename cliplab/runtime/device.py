@@ -68,9 +68,9 @@ def cpu_threads() -> int:
 
 def batch_parallelism(threads: int) -> tuple[int, int]:
     """(callers, threads per call) for throughput on `threads` cores: a batch is split across up to 4
-    concurrent calls of one session. Measured on 2 cores: 2 calls × 1 thread embed 5–8 % more images/s
-    than 1 call × 2 threads for the int8 ViT-B/32 (its many small ops scale poorly inside one call),
-    0–5 % for the `lite` CNN (benchmarks/int8_vit.py); both calls share one session, so no memory
+    concurrent calls of one session. Measured on 2 cores: 2 calls × 1 thread embed 1–10 % more images/s
+    than 1 call × 2 threads for the int8 ViT-B/32 across runs (its many small ops scale poorly inside
+    one call), 0–5 % for the `lite` CNN (benchmarks/int8_vit.py); both calls share one session, so no memory
     is duplicated."""
     callers = max(1, min(4, threads))
     return callers, max(1, threads // callers)
