@@ -9,8 +9,9 @@ Four measurements on the random-weight ViT-B/32-shape CLIP that `embed_throughpu
     with the batch as 2 concurrent calls × 1 thread and as 1 call × 2 threads;
  3. one batch of 32 as 1 call × 2 threads against 2 concurrent calls × 1 thread (batch_parallelism),
     for the int8 ViT and for `lite`'s fp32 image graph;
- 4. ONNX Runtime's own op profile of the int8 graph, and the int8 GEMM rate of one 1600×768×3072
-    MatMul in isolation (the ceiling the ViT's GEMMs run against);
+ 4. ONNX Runtime's own op profile of the int8 graph, the int8 GEMM rate of one 1600×768×3072
+    MatMul in isolation (the ceiling the ViT's GEMMs run against), and the share of one QAttention
+    that is the attention core rather than its QKV GEMM;
  5. decode and preprocess cost per photo, and the lookup-table normalisation against the arithmetic
     it replaced.
 Prints markdown; nothing is written.
@@ -124,6 +125,50 @@ def gemm_rate(tmp: Path, threads: int) -> float:
     return 2 * m * k * n * runs / (time.perf_counter() - t) / 1e9
 
 
+def attention_split(path: Path, images: int = 16, rounds: int = 7) -> tuple[float, float]:
+    """ms per call (median of `rounds`) of the graph's first QAttention alone, and of its QKV GEMM
+    alone (DynamicQuantizeLinear + MatMulIntegerToFloat with the same int8 weights), 1 thread."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    node = next(n for n in model.graph.node if n.op_type == "QAttention")
+    inits = {i.name: i for i in model.graph.initializer}
+    w, bias, w_scale, w_zero = (node.input[i] for i in (1, 2, 4, 7))
+    quant = helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"])
+    heads = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "num_heads")
+    hidden = inits[w].dims[0]
+    ops = {
+        "qattention": helper.make_node(
+            "QAttention", ["xq", w, bias, "xs", w_scale, "", "xz", w_zero, ""], ["y"], domain="com.microsoft",
+            num_heads=heads,
+        ),
+        "gemm": helper.make_node(
+            "MatMulIntegerToFloat", ["xq", w, "xs", w_scale, "xz", w_zero, bias], ["y"], domain="com.microsoft"
+        ),
+    }  # fmt: skip
+    x = np.random.default_rng(0).normal(size=(images, 50, hidden)).astype(np.float32)
+    out = []
+    for op in ops.values():
+        g = helper.make_graph(
+            [quant, op], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 50, hidden])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [inits[n] for n in (w, bias, w_scale, w_zero)],
+        )  # fmt: skip
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx.save(m, f"{tmp}/op.onnx")
+            s = session(Path(f"{tmp}/op.onnx"), 1)
+        s.run(None, {"x": x})
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for _ in range(10):
+                s.run(None, {"x": x})
+            times.append((time.perf_counter() - t) / 10 * 1000)
+        out.append(statistics.median(times))
+    return out[0], out[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=4)
@@ -196,6 +241,12 @@ def main() -> None:
             f"\nOne dynamic-int8 MatMul 1600×768×3072 in isolation: {gemm_rate(tmp, 1):.0f} GOP/s on 1 thread, "
             f"{gemm_rate(tmp, 2):.0f} GOP/s on 2."
         )
+        qa, gemm = attention_split(graphs["fused, last layer for CLS only (shipped)"])
+        print(
+            f"\nLayer 0's `QAttention` on 16 images, 1 thread: {qa:.2f} ms; its QKV int8 GEMM alone (same "
+            f"weights): {gemm:.2f} ms. So the attention core (scores, softmax, weighted sum, per image and "
+            f"head) is {100 * (qa - gemm) / qa:.0f} % of the op."
+        )
         print("\n## 5. Decode and preprocess, one thread, 200 Flickr8k photos (CLIP preprocessing)\n")
         print("| step | ms per photo |\n|---|---:|")
         for k, v in preprocess_costs(images[:200], int8.image._pre).items():
@@ -203,23 +254,16 @@ def main() -> None:
 
 
 def preprocess_costs(paths: list[str], pre) -> dict[str, float]:
-    """ms per photo on one thread: decode (load_image), the whole preprocess, and normalisation by
-    the lookup table against the arithmetic it replaces (transformers' float64 rescale, then float32)."""
-    from cliplab.models.preprocess import center_crop
-
+    """ms per photo on one thread: decode (load_image), the whole preprocess, its resize + crop,
+    and its normalisation of the real crops by the lookup table against transformers' arithmetic
+    it replaces (float64 rescale, then float32; the same bits)."""
     ims = [load_image(p) for p in paths]
-    crops = [center_crop(np.asarray(im.resize((pre.crop, pre.crop))), pre.crop) for im in ims]
+    crops = [pre.pixels(im) for im in ims]
     mean, std = np.asarray(pre.mean, np.float32), np.asarray(pre.std, np.float32)
 
     def arithmetic(a):
         out = (a.astype(np.float64) * pre.rescale_factor).astype(np.float32)
         return np.ascontiguousarray(((out - mean) / std).transpose(2, 0, 1))
-
-    def table(a):
-        out, lut = np.empty((3, *a.shape[:2]), np.float32), pre.table()
-        for c in range(3):
-            np.take(lut[c], a[..., c], out=out[c])
-        return out
 
     def ms(fn, items):
         t = time.perf_counter()
@@ -230,8 +274,9 @@ def preprocess_costs(paths: list[str], pre) -> dict[str, float]:
     return {
         "decode (load_image)": ms(load_image, paths),
         "preprocess (resize, crop, normalise)": ms(pre, ims),
-        "normalise: arithmetic (before)": ms(arithmetic, crops),
-        "normalise: lookup table (now)": ms(table, crops),
+        "of which resize + crop (`pixels`)": ms(pre.pixels, ims),
+        "normalise: arithmetic (transformers')": ms(arithmetic, crops),
+        "normalise: lookup table (`normalise`, shipped)": ms(pre.normalise, crops),
     }
 
 
