@@ -1,13 +1,16 @@
 """Batched, parallel embedding: reader (decode + preprocess in threads) → encoder → collected vectors.
 
-Decoding the next images overlaps with the model running on the current batch (PIL and numpy
-release the GIL). A file that cannot be used is recorded with its reason and skipped, never raised.
+Decoding the next batches overlaps with the model running on the current one (PIL and numpy
+release the GIL). Decode threads preprocess each image straight into its row of a preallocated
+batch array (reused from batch to batch), so no image is copied again to make a batch. A file that
+cannot be used is recorded with its reason and skipped, never raised.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -67,13 +70,42 @@ def input_size(encoder: Encoder) -> int | None:
         return None
 
 
-def _load_and_preprocess(encoder: Encoder, path: str, max_pixels: int | None, draft: int | None = None):
+class _BatchSlots:
+    """One batch's input array, filled row by row by the decode threads through
+    `Encoder.preprocess_into`, so the main thread never stacks images. The run's first image sizes
+    it (`layout`, shared by all batches of a run); later batches reuse encoded batches' arrays."""
+
+    def __init__(self, rows: int, layout: dict, array: np.ndarray | None = None):
+        self.rows, self.layout, self.array = rows, layout, array
+        self._lock = threading.Lock()
+
+    def _allocate(self, shape: tuple, dtype) -> np.ndarray:
+        with self._lock:
+            if self.array is None:
+                self.array = np.empty((self.rows, *shape), dtype)
+            return self.array
+
+    def fill(self, encoder: Encoder, row: int, image) -> None:
+        if self.array is None and "shape" in self.layout:
+            self._allocate(self.layout["shape"], self.layout["dtype"])
+        if self.array is not None:
+            encoder.preprocess_into(image, self.array[row])
+            return
+        first = np.asarray(encoder.preprocess(image))  # the run's first images
+        self.layout.setdefault("dtype", first.dtype)
+        self.layout.setdefault("shape", first.shape)
+        self._allocate(first.shape, first.dtype)[row] = first
+
+
+def _load_into(encoder: Encoder, path: str, slots: _BatchSlots, row: int, max_pixels, draft) -> str | None:
+    """Decode `path` into row `row` of its batch; the reason it cannot be used, or None."""
     try:
-        return encoder.preprocess(load_image(path, max_pixels=max_pixels, draft=draft)), None
+        slots.fill(encoder, row, load_image(path, max_pixels=max_pixels, draft=draft))
+        return None
     except ImageError as e:
-        return None, str(e)
+        return str(e)
     except Exception as e:  # noqa: BLE001 a decoder bug in one file must not end the run
-        return None, f"unreadable ({type(e).__name__}: {e})"
+        return f"unreadable ({type(e).__name__}: {e})"
 
 
 def iter_image_batches(
@@ -85,43 +117,51 @@ def iter_image_batches(
     progress: bool = False,
     description: str = "embedding",
 ) -> Iterator[ImageBatch]:
-    """Yield encoded batches in input order. Vectors are `encode_image_batch` outputs (raw)."""
+    """Yield encoded batches of `batch_size` inputs each, in input order (a batch's failures are
+    left out of its vectors). Vectors are `encode_image_batch` outputs (raw)."""
     bs = batch_size or encoder.image_batch_size
     workers = workers or min(4, max(2, (os.cpu_count() or 2)))
     configure_threads()
     draft = input_size(encoder)
-    window = bs * 3  # bounded prefetch: memory stays flat on a million files
+    ahead = 3  # batches decoding while one is encoded: memory stays flat on a million files
+    starts = iter(range(0, len(paths), bs))
+    spare: list[np.ndarray] = []  # arrays of batches already encoded, reused for the next ones
+    layout: dict = {}  # the run's input shape and dtype, once its first image is preprocessed
     with (
         ThreadPoolExecutor(max_workers=workers) as pool,
         progress_bar(len(paths), description, enabled=progress) as advance,
     ):
         pending: deque = deque()
-        nxt = 0
 
-        def fill():
-            nonlocal nxt
-            while nxt < len(paths) and len(pending) < window:
-                pending.append(
-                    (nxt, paths[nxt], pool.submit(_load_and_preprocess, encoder, paths[nxt], max_pixels, draft))
-                )
-                nxt += 1
+        def submit_next() -> None:
+            start = next(starts, None)
+            if start is None:
+                return
+            slots = _BatchSlots(bs, layout, spare.pop() if spare else None)
+            stop = min(start + bs, len(paths))
+            futures = [
+                pool.submit(_load_into, encoder, paths[i], slots, i - start, max_pixels, draft)
+                for i in range(start, stop)
+            ]
+            pending.append((start, slots, futures))
 
-        fill()
+        for _ in range(ahead):
+            submit_next()
         while pending:
-            idx, ok_paths, arrays, failures = [], [], [], []
-            while pending and len(arrays) < bs:
-                i, p, fut = pending.popleft()
-                arr, err = fut.result()
-                if err is None:
-                    idx.append(i)
-                    ok_paths.append(p)
-                    arrays.append(arr)
-                else:
-                    failures.append((i, p, err))
-                fill()
-            vectors = encoder.encode_image_batch(np.stack(arrays)) if arrays else np.zeros((0, encoder.dim), np.float32)
-            advance(len(arrays) + len(failures))
-            yield ImageBatch(idx, ok_paths, vectors, failures)
+            start, slots, futures = pending.popleft()
+            errors = [f.result() for f in futures]
+            submit_next()
+            ok = [j for j, e in enumerate(errors) if e is None]
+            failures = [(start + j, paths[start + j], e) for j, e in enumerate(errors) if e is not None]
+            if ok:  # a batch with failures is compacted (a copy); a full one is passed as it is
+                batch = slots.array[: len(errors)] if len(ok) == len(errors) else slots.array[ok]
+                vectors = encoder.encode_image_batch(batch)
+            else:
+                vectors = np.zeros((0, encoder.dim), np.float32)
+            advance(len(errors))
+            yield ImageBatch([start + j for j in ok], [paths[start + j] for j in ok], vectors, failures)
+            if slots.array is not None and not np.may_share_memory(vectors, slots.array):
+                spare.append(slots.array)  # not reused when an encoder hands its input back
 
 
 def embed_images(

@@ -1,4 +1,5 @@
 import numpy as np
+from PIL import Image
 
 from cliplab.pipeline import embed_images, embed_texts, iter_image_batches
 from tests.helpers import ToyEncoder, make_bad_files, make_image
@@ -51,3 +52,52 @@ def test_embed_texts_batches_match_single_call():
     enc = ToyEncoder()
     texts = [f"text {i}" for i in range(10)]
     np.testing.assert_allclose(embed_texts(enc, texts, batch_size=3), enc.encode_texts(texts))
+
+
+class _Counting(ToyEncoder):
+    """Counts how images reach the batch: `preprocess` (a new array) or `preprocess_into` (in place)."""
+
+    def __init__(self):
+        self.calls = {"preprocess": 0, "preprocess_into": 0}
+
+    def preprocess(self, image):
+        self.calls["preprocess"] += 1
+        return super().preprocess(image)
+
+    def preprocess_into(self, image, out):
+        self.calls["preprocess_into"] += 1
+        out[...] = ToyEncoder.preprocess(self, image)
+
+
+def test_images_are_preprocessed_into_the_batch(tmp_path):
+    paths = [str(make_image(tmp_path / f"{i}.png", color=(20 * i, 0, 0))) for i in range(10)]
+    enc = _Counting()
+    res = embed_images(enc, paths, batch_size=3, workers=2)
+    # Only the first images (which size the batch array) are preprocessed into a new array.
+    assert enc.calls["preprocess"] <= 2 and enc.calls["preprocess"] + enc.calls["preprocess_into"] == 10
+    np.testing.assert_allclose(res.vectors, ToyEncoder().encode_images([Image.open(p) for p in paths]), atol=1e-6)
+
+
+def test_a_failure_leaves_its_row_out_of_the_batch(tmp_path):
+    bad = make_bad_files(tmp_path / "bad")
+    good = [str(make_image(tmp_path / f"{i}.png", color=(0, 30 * i, 0))) for i in range(5)]
+    paths = [good[0], str(bad["truncated.jpg"]), good[1], good[2], good[3], str(bad["empty.jpg"]), good[4]]
+    batches = list(iter_image_batches(ToyEncoder(), paths, batch_size=3, workers=2))
+    assert [b.indices for b in batches] == [[0, 2], [3, 4], [6]]
+    assert [[i for i, _, _ in b.failures] for b in batches] == [[1], [5], []]
+    want = ToyEncoder().encode_image_batch(np.stack([ToyEncoder().preprocess(Image.open(p)) for p in good]))
+    np.testing.assert_allclose(np.concatenate([b.vectors for b in batches]), want, atol=1e-6)
+
+
+class _Identity(ToyEncoder):
+    """Hands its input batch back as the vectors (as `train.features.image_pixels` does)."""
+
+    def encode_image_batch(self, batch):
+        return batch
+
+
+def test_batches_handed_back_by_the_encoder_are_not_overwritten(tmp_path):
+    paths = [str(make_image(tmp_path / f"{i}.png", color=(10 * i, 5 * i, 0))) for i in range(11)]
+    batches = list(iter_image_batches(_Identity(), paths, batch_size=2, workers=2))  # all kept, then checked
+    got = np.concatenate([b.vectors for b in batches])
+    np.testing.assert_array_equal(got, np.stack([ToyEncoder().preprocess(Image.open(p)) for p in paths]))

@@ -48,6 +48,10 @@ class Encoder(ABC):
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """One RGB PIL image → model input array (C, H, W) float32. Thread-safe, no torch."""
 
+    def preprocess_into(self, image: Image.Image, out: np.ndarray) -> None:
+        """`preprocess` written into `out`, a row of the pipeline's preallocated batch."""
+        out[...] = self.preprocess(image)
+
     @abstractmethod
     def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
         """Stacked `preprocess` outputs (N, C, H, W) → (N, D) vectors (not yet `finish_images`)."""

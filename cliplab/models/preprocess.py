@@ -30,8 +30,9 @@ class ResizeCropNormalize:
     resample: int = Image.BICUBIC
     rescale_factor: float = 1 / 255
 
-    def __call__(self, image: Image.Image) -> np.ndarray:
-        return self.normalise(self.pixels(image))
+    def __call__(self, image: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
+        """`out`: a (3, crop, crop) float32 array to write into (a row of a preallocated batch)."""
+        return self.normalise(self.pixels(image), out)
 
     def pixels(self, image: Image.Image) -> np.ndarray:
         """RGB, shortest side resized, centre-cropped: a (crop, crop, 3) uint8 view."""
@@ -44,13 +45,15 @@ class ResizeCropNormalize:
             image = image.resize(size, resample=self.resample)
         return center_crop(np.asarray(image, dtype=np.uint8), self.crop)
 
-    def normalise(self, pixels: np.ndarray) -> np.ndarray:
+    def normalise(self, pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(H, W, 3) uint8 → (3, H, W) float32 by a table lookup per channel: the same bits as
         transformers' arithmetic at a fraction of its time (benchmarks/int8_vit.py section 5)."""
         lut = self.table()
-        out = np.empty((3, *pixels.shape[:2]), np.float32)
-        for c in range(3):
-            np.take(lut[c], pixels[..., c], out=out[c])
+        if out is None:
+            out = np.empty((3, *pixels.shape[:2]), np.float32)
+        for c in range(3):  # uint8 indices never leave the 256-entry table, so "wrap" is exact,
+            # and unlike the default mode it writes into `out` without a buffered copy (~30 % faster)
+            np.take(lut[c], pixels[..., c], out=out[c], mode="wrap")
         return out
 
     def table(self) -> np.ndarray:

@@ -45,6 +45,11 @@ class Tower:
         """Image towers: one PIL image → (C, H, W) float32. Thread-safe, no torch."""
         raise TypeError(f"{type(self).__name__} is not an image tower")
 
+    def preprocess_into(self, image: Image.Image, out: np.ndarray) -> None:
+        """`preprocess` written into `out` (a row of a preallocated batch). Towers whose transform
+        can write in place override this to skip the copy."""
+        out[...] = self.preprocess(image)
+
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Text towers: strings → named int64 arrays (input_ids, attention_mask, ...), padded."""
         raise TypeError(f"{type(self).__name__} is not a text tower")
@@ -142,6 +147,9 @@ class TowerEncoder(Encoder):
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.model.image.preprocess(image)
+
+    def preprocess_into(self, image: Image.Image, out: np.ndarray) -> None:
+        self.model.image.preprocess_into(image, out)
 
     def to(self, device: str) -> TowerEncoder:
         """Both towers onto a torch device (CliplabError when one of them cannot go there)."""

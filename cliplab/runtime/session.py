@@ -88,6 +88,11 @@ class OnnxTower(Tower):
             return super().preprocess(image)
         return self._pre(image)
 
+    def preprocess_into(self, image: Image.Image, out: np.ndarray) -> None:
+        if self._pre is None or out.dtype != np.float32:
+            return super().preprocess_into(image, out)
+        self._pre(image, out=out)
+
     def tokenizer(self):
         if self._tokenizer is None:
             from tokenizers import Tokenizer
@@ -221,6 +226,9 @@ class OnnxEncoder(Encoder):
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.image.preprocess(image)
+
+    def preprocess_into(self, image: Image.Image, out: np.ndarray) -> None:
+        self.image.preprocess_into(image, out)
 
     def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
         return self.image.encode(batch)

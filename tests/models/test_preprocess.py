@@ -48,6 +48,14 @@ def test_matches_clip_image_processor_on_real_images(real_images):
     assert np.abs(got - want).max() <= 1e-6
 
 
+def test_writing_into_out_gives_the_same_bits(real_images):
+    pre = ResizeCropNormalize()
+    batch = np.zeros((len(real_images), 3, 224, 224), np.float32)
+    for i, im in enumerate(real_images):
+        assert pre(im, out=batch[i]) is batch[i] or np.shares_memory(pre(im, out=batch[i]), batch)
+    assert np.array_equal(batch, np.stack([pre(im) for im in real_images]))
+
+
 def test_transparency_is_composited_on_white():
     im = Image.new("RGBA", (224, 224), (0, 0, 0, 0))  # fully transparent black
     out = ResizeCropNormalize()(im)

@@ -42,6 +42,15 @@ def test_preprocess_equals_torch_towers(clip_encoders, lite_pair, photos):
             assert np.array_equal(onnx_enc.preprocess(im), torch_enc.preprocess(im))
 
 
+def test_preprocess_into_a_batch_row_equals_preprocess(clip_encoders, lite_pair, photos):
+    for _, onnx_enc in (clip_encoders, lite_pair[:2]):
+        batch = np.full((len(photos) + 1, *onnx_enc.preprocess(photos[0]).shape), np.nan, np.float32)
+        for i, im in enumerate(photos):
+            onnx_enc.preprocess_into(im, batch[i + 1])
+        assert np.isnan(batch[0]).all()  # only its own row is written
+        assert np.array_equal(batch[1:], np.stack([onnx_enc.preprocess(im) for im in photos]))
+
+
 def test_sessions_are_created_lazily(tiny_clip, onnx_cache):
     enc = load(str(tiny_clip), runtime="onnx")
     assert enc.image._session is None and enc.text._session is None
