@@ -73,7 +73,11 @@ def test_sigkill_after_n_commits(folder, tmp_path, kill_after):
     assert p.wait(timeout=120) == -signal.SIGKILL and "finished" not in lines
     col = Collection(folder, index_dir=idx, encoder=TinyEncoder())
     committed = assert_consistent(col)
-    assert len(committed) == 2 * (kill_after - 1)  # batches of 2: exactly the committed ones survive
+    # Batches of 2 files in name order: exactly the committed batches' valid images survive (the
+    # first batch is empty.jpg + img000.jpg), and their broken files are recorded as failed.
+    first = sorted(f.name for f in folder.iterdir())[: 2 * (kill_after - 1)]
+    assert committed == {n for n in first if n.startswith("img")}
+    assert set(dict(col.catalog.failures())) == {n for n in first if not n.startswith("img")}
     rerun_and_check(folder, idx, len(committed))
 
 
