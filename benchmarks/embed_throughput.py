@@ -46,7 +46,7 @@ NOTES = (
     "(3) preprocessing normalises with a per-channel lookup table (same bits as transformers' arithmetic, "
     "~3× faster than that arithmetic), and the decode threads write each photo straight into its row of a "
     "preallocated batch array that is reused from batch to batch (`cliplab/pipeline.py`); decode + "
-    "preprocess is 2.5–3.8 ms per photo on one core. benchmarks/int8_vit.py measures (1), (2) and the lookup "
+    "preprocess is 2.1–3.7 ms per photo on one core. benchmarks/int8_vit.py measures (1), (2) and the lookup "
     "table; the batch arrays save one copy of each photo's 0.6 MB input, too little to show above this VM's noise. "
     "int8 is ONNX Runtime dynamic int8 (MatMul/Gemm/Attention weights, per channel), accepted per tower only "
     "when it keeps cosine ≥ 0.999 (mean) / 0.99 (min) to fp32 on check inputs; otherwise the tower runs fp32 "
