@@ -41,15 +41,12 @@ from cliplab import api  # noqa: E402
 from cliplab.data.images import load_image  # noqa: E402
 from cliplab.models.clip_export import VisionExport  # noqa: E402
 from cliplab.runtime import load  # noqa: E402
+from cliplab.runtime.session import _make_session  # noqa: E402
 
 
 def session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    o = ort.SessionOptions()
-    o.intra_op_num_threads, o.log_severity_level = threads, 3
-    o.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
+    """A CPU session with cliplab's own options (`cliplab/runtime/session.py`), `threads` per call."""
+    return _make_session(str(path), "cpu", threads)
 
 
 def rate(run, n_images: int, rounds: int) -> list[float]:
