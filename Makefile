@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m cliplab.demo
+	HF_HUB_OFFLINE=1 $(BIN)/python tools/demo.py
 
 test: $(STAMP) $(CR_STAMP) browser lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
@@ -50,7 +50,7 @@ browser:
 # Retrain the shipped `lite` heads (fused with ConSE) from ../shared/data (a few minutes on 2 cores);
 # same inputs → same bytes, and an unchanged model is left untouched.
 lite-model: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m cliplab.train.lite_recipe
+	HF_HUB_OFFLINE=1 $(BIN)/python tools/lite_recipe.py
 
 bench: $(STAMP)
 	for b in embed_throughput lite_select lite_quality eval_all index_bench analyze_bench; do HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/$$b.py || exit 1; done

@@ -30,7 +30,8 @@ from _common import machine  # noqa: E402
 
 
 def make_shards(out: Path, n: int, dim: int, shard: int, rng) -> np.ndarray:
-    from cliplab.data.shards import write_manifest, write_shard
+    from cliplab.data.writers import write_shard
+    from cliplab.data.writers import write_shards_manifest as write_manifest
 
     centres = rng.standard_normal((2000, dim)).astype(np.float32)
     for i, s in enumerate(range(0, n, shard)):

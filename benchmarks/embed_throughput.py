@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, require_shared, timer  # noqa: E402
 
 from cliplab import api, export  # noqa: E402
-from cliplab.models.clip_hf import build_random_clip  # noqa: E402
+from cliplab.models.backends.clip_hf import build_random_clip  # noqa: E402
 from cliplab.runtime import load, runtime_label  # noqa: E402
 from cliplab.runtime.cache import cache_root  # noqa: E402
 

@@ -31,7 +31,7 @@ from _common import machine, require_shared  # noqa: E402
 from cliplab.index import Collection  # noqa: E402
 from cliplab.index.catalog import Catalog  # noqa: E402
 from cliplab.index.vectors import VectorIndex, exact_knn, recall_at_k  # noqa: E402
-from cliplab.models.base import Encoder, l2_normalize  # noqa: E402
+from cliplab.models.core.base import Encoder, l2_normalize  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -212,7 +212,7 @@ def main() -> None:
     import csv
 
     from cliplab.models import load_encoder
-    from cliplab.models.imagenet import imagenet_classnames
+    from cliplab.models.core.imagenet import imagenet_classnames
 
     with open(shared / "data" / "flickr8k-1k" / "captions.csv", newline="") as f:
         captions = [r["caption"] for r in csv.DictReader(f) if r["split"] == "test"][:400]

@@ -39,7 +39,7 @@ from embed_throughput import clip_b32, naive_loop, naive_model  # noqa: E402
 
 from cliplab import api  # noqa: E402
 from cliplab.data.images import load_image  # noqa: E402
-from cliplab.models.clip_export import VisionExport  # noqa: E402
+from cliplab.models.backends.clip_export import VisionExport  # noqa: E402
 from cliplab.runtime import load  # noqa: E402
 from cliplab.runtime.session import _make_session  # noqa: E402
 
@@ -285,7 +285,7 @@ def preprocess_costs(paths: list[str], pre) -> dict[str, float]:
 
 
 def _torch_tower(model_dir: Path):
-    from cliplab.models.registry import load_encoder
+    from cliplab.models.loader import load_encoder
 
     return load_encoder(str(model_dir)).model.image
 

@@ -32,9 +32,9 @@ from _common import machine, require_shared  # noqa: E402
 from cliplab.eval import evaluate_retrieval, evaluate_zeroshot  # noqa: E402
 from cliplab.eval.metrics import classification_metrics  # noqa: E402
 from cliplab.models import load_encoder  # noqa: E402
-from cliplab.models.imagenet import imagenet_hypernyms  # noqa: E402
-from cliplab.models.registry import lite_checkpoint_dir  # noqa: E402
-from cliplab.train.lite_recipe import HYPERNYM_MAX_UP, HYPERNYM_MIN_DEPTH, breadth_mask, fer_parts  # noqa: E402
+from cliplab.models.core.imagenet import imagenet_hypernyms  # noqa: E402
+from cliplab.models.specs import lite_dir as lite_checkpoint_dir  # noqa: E402
+from tools.lite_recipe import HYPERNYM_MAX_UP, HYPERNYM_MIN_DEPTH, breadth_mask, fer_parts  # noqa: E402
 from cliplab.zeroshot import class_embeddings, load_templates  # noqa: E402
 
 

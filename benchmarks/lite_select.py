@@ -35,12 +35,12 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, require_shared  # noqa: E402
 
-from cliplab.models.checkpoint import load_checkpoint  # noqa: E402
-from cliplab.models.heads import conse_vectors  # noqa: E402
-from cliplab.models.imagenet import imagenet_hypernyms  # noqa: E402
+from cliplab.models.trained.checkpoint import load_checkpoint  # noqa: E402
+from cliplab.models.trained.heads import conse_vectors  # noqa: E402
+from cliplab.models.core.imagenet import imagenet_hypernyms  # noqa: E402
 from cliplab.train import train  # noqa: E402
 from cliplab.train.features import image_features, text_features  # noqa: E402
-from cliplab.train.lite_recipe import HYPERNYM_MAX_UP, HYPERNYM_MIN_DEPTH, breadth_mask, fer_parts, lite_config, prepare  # noqa: E402
+from tools.lite_recipe import HYPERNYM_MAX_UP, HYPERNYM_MIN_DEPTH, breadth_mask, fer_parts, lite_config, prepare  # noqa: E402
 
 WEIGHTS = [round(float(w), 2) for w in np.arange(0, 1.0001, 0.05)]
 N_VAL_IMAGES, N_VAL_CLASSES, VAL_SEED = 160, 150, 7

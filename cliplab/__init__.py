@@ -11,7 +11,7 @@ Names are imported lazily so that `import cliplab` (and every CLI start) does no
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"  # the one version: pyproject.toml reads it, CHANGELOG.md names it
 
 _EXPORTS = {
     "Classification": "cliplab.api",

@@ -34,13 +34,13 @@ def embed(
     return embed_images(enc, paths, batch_size=batch_size, workers=workers, progress=progress)
 
 
-def read_texts(path: str) -> list[str]:
-    """One text per line; blank lines dropped."""
-    from cliplab.data.files import read_lines
+def read_texts(spec: str) -> list[str]:
+    """Texts from a file (one per line, or a CSV's text/caption column) or an inline comma list."""
+    from cliplab.data.files import read_items
 
-    texts = read_lines(path, "texts file")  # one-line errors for a missing or non-UTF-8 file
+    texts = read_items(spec, "texts")  # one-line errors for a missing or non-UTF-8 file
     if not texts:
-        raise CliplabError(f"{path}: no texts (one per line)")
+        raise CliplabError(f"{spec}: no texts (one per line)")
     return texts
 
 
@@ -53,16 +53,14 @@ class Classification:
     model: dict
 
     def top(self, k: int = 5) -> list[dict]:
-        """Per input, in input order: path, status, error, and the top-k (label, prob)."""
+        """Per input, in input order, the same keys for every entry: path, status, error (None when
+        ok) and predictions, the top-k [{label, prob}] (empty for an image that failed)."""
         best = top_k(self.probs, self.labels, k) if len(self.probs) else []
         out = []
         for path, status, err, row in zip(self.result.paths, self.result.status, self.result.errors, self.result.rows):
-            item = {"path": path, "status": status}
-            if status == "ok":
-                item["predictions"] = [{"label": lab, "prob": p} for lab, p in best[row]]
-            else:
-                item["error"] = err
-            out.append(item)
+            ok = status == "ok"
+            preds = [{"label": lab, "prob": p} for lab, p in best[row]] if ok else []
+            out.append({"path": path, "status": status, "error": None if ok else err, "predictions": preds})
         return out
 
 

@@ -23,6 +23,10 @@ class ModelNotFoundError(CliplabError):
     """A model spec that cannot be resolved or loaded (unknown name, uncached hub id offline)."""
 
 
+class ModelSpecError(ModelNotFoundError):
+    """A model spec string that names no model (a typo, a bad `preclip:N`, a folder that is no checkpoint)."""
+
+
 class ImageError(CliplabError):
     """One image that cannot be used; the message is the recorded reason."""
 

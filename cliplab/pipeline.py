@@ -20,7 +20,7 @@ import numpy as np
 
 from cliplab.data.images import load_image
 from cliplab.errors import ImageError
-from cliplab.models.base import Encoder
+from cliplab.models.core.base import Encoder
 from cliplab.progress import progress_bar
 
 
@@ -57,7 +57,9 @@ def configure_threads(n: int | None = None) -> None:
     torch = sys.modules.get("torch")  # only a torch model needs this; never import torch for it
     if torch is None:
         return
-    n = n or int(os.environ.get("CLIPLAB_THREADS", 0)) or os.cpu_count() or 1
+    from cliplab.settings import settings
+
+    n = n or settings().threads or os.cpu_count() or 1
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 

@@ -10,9 +10,14 @@ variable. The CLI calls it once at start-up, so the `error:` line comes before a
 | CLIPLAB_MAX_PIXELS    | larger images are skipped as "too large" (the one limit)  | 64 000 000                          |
 | CLIPLAB_SHARED        | the shared sample-data folder                             | ../shared beside the checkout       |
 | CLIPLAB_INDEX_HOME    | where collection indexes live                             | $XDG_DATA_HOME/cliplab/indexes      |
-| CLIPLAB_CACHE         | training feature cache root (features/ below it)          | $XDG_CACHE_HOME/cliplab             |
+| CLIPLAB_CACHE         | cache root: onnx/, features/, classes/ (`cliplab cache`)  | $XDG_CACHE_HOME/cliplab             |
 | CLIPLAB_TOKEN         | bearer token the server requires (unset: none)            | —                                   |
 | CLIPLAB_NO_JIT        | "1" disables TorchScript freezing of the towers           | off                                 |
+
+Other libraries' variables that cliplab reads or sets, here too: HF_HUB_OFFLINE (cliplab sets it to
+1 unless the user set it: nothing reaches for the network unasked; `hub_offline`), the proxy
+variables (`proxy`), TOKENIZERS_PARALLELISM (set to false: cliplab runs its own threads), and
+CLIPLAB_THREADS for child processes and Ray actors (`set_threads`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class Settings:
     cache_home: Path
     token: str | None
     no_jit: bool
+    hub_offline: bool  # HF_HUB_OFFLINE
+    proxy: str | None  # HTTPS_PROXY / ALL_PROXY (either case)
 
     @property
     def feature_cache(self) -> Path:
@@ -81,7 +88,24 @@ def _load() -> Settings:
         cache_home=_path("CLIPLAB_CACHE") or cache_root / "cliplab",
         token=token.strip() if token and token.strip() else None,
         no_jit=_flag("CLIPLAB_NO_JIT"),
+        hub_offline=os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE"),
+        proxy=next((os.environ[k] for k in _PROXIES if os.environ.get(k)), None),
     )
+
+
+_PROXIES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def prefer_offline() -> None:
+    """Library defaults for a cliplab process: the hub offline unless the user says otherwise, and
+    no tokenizer thread pool of its own (cliplab runs its own threads)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def set_threads(n: int) -> None:
+    """Model threads for this process and the processes it starts (Ray actors, server workers)."""
+    os.environ["CLIPLAB_THREADS"] = str(int(n))
 
 
 def settings() -> Settings:

@@ -12,8 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from cliplab.errors import CliplabError
-from cliplab.models.base import Encoder, l2_normalize
-from cliplab.models.imagenet import clip80_templates
+from cliplab.models.core.base import Encoder, l2_normalize
+from cliplab.models.core.imagenet import clip80_templates
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 
@@ -59,13 +59,18 @@ def class_embeddings(
     """(C, D) unit vectors: mean over templates of each class's prompt embeddings.
 
     Cached on disk by (model identity incl. runtime/precision, labels, templates): 1,000 labels ×
-    80 templates is 80k texts to encode, a second run reads one .npy instead."""
+    80 templates is 80k texts to encode, a second run reads one .npy instead. The .npy's mtime is
+    its "last used" for `cliplab cache` (touched on a hit, at most hourly); a .json beside it names
+    the model."""
     key = class_cache_key(encoder, classnames, templates) if cache else None
     path = _class_cache_dir() / f"{key}.npy" if key else None
     if path is not None:
         try:
             hit = np.load(path, allow_pickle=False)
             if hit.shape == (len(classnames), encoder.dim) and hit.dtype == np.float32 and np.isfinite(hit).all():
+                from cliplab.runtime.cache import mark_used
+
+                mark_used(path)
                 return hit
         except (OSError, ValueError, EOFError):
             pass  # missing or corrupt: recompute and overwrite
@@ -74,6 +79,7 @@ def class_embeddings(
     out = l2_normalize(l2_normalize(emb).mean(axis=1))
     if path is not None:
         _save_atomic(path, out)
+        _save_about(path.with_suffix(".json"), encoder, len(classnames), len(templates))
     return out
 
 
@@ -102,18 +108,22 @@ def _class_cache_dir() -> Path:
 
 
 def _save_atomic(path: Path, arr: np.ndarray) -> None:
-    import os
-    import tempfile
+    from cliplab.data.writers import save_npy
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
+        save_npy(path, arr)
     except OSError:  # a read-only cache only costs speed
-        if "tmp" in locals():
-            Path(tmp).unlink(missing_ok=True)
+        pass
+
+
+def _save_about(path: Path, encoder: Encoder, n_labels: int, n_templates: int) -> None:
+    """What a cached class-embedding file holds, for `cliplab cache` (best effort, like the .npy)."""
+    from cliplab.data.atomic import atomic_write_json
+
+    try:
+        atomic_write_json(path, {"model": encoder.name, "labels": n_labels, "templates": n_templates})
+    except OSError:
+        pass
 
 
 def zero_shot_logits(image_vectors: np.ndarray, class_emb: np.ndarray, logit_scale: float) -> np.ndarray:

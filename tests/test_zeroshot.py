@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cliplab.errors import CliplabError
-from cliplab.models.base import l2_normalize
+from cliplab.models.core.base import l2_normalize
 from cliplab.zeroshot import class_embeddings, load_templates, parse_labels, top_k, zero_shot_probs
 from tests.helpers import ToyEncoder
 

@@ -29,7 +29,7 @@ import onnxruntime as ort
 
 print("ort", ort.__version__, ort.get_available_providers())
 from cliplab.errors import CliplabError
-from cliplab.models.clip_hf import build_random_clip
+from cliplab.models.backends.clip_hf import build_random_clip
 from cliplab.runtime import load, runtime_label
 from cliplab.runtime.device import ort_device, torch_device
 from cliplab.runtime.select import synthetic_images

@@ -14,7 +14,7 @@ _LAZY = {
     "load_dataset": "cliplab.analysis.dataset",
     "AnalysisDataset": "cliplab.analysis.dataset",
     "extract_features": "cliplab.analysis.features",
-    "LayerFeatures": "cliplab.models.layer_features",
+    "LayerFeatures": "cliplab.models.features.layer_features",
 }
 
 __all__ = list(_LAZY)

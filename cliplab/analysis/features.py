@@ -1,6 +1,6 @@
 """Intermediate-layer image features of a model (`cliplab features`): extract and write them.
 
-The layer maps and their pooling are model-level (`cliplab.models.layer_features.LayerFeatures`,
+The layer maps and their pooling are model-level (`cliplab.models.features.layer_features.LayerFeatures`,
 shared with `eval instance`); this module runs them over files and writes the outputs.
 """
 
@@ -10,8 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from cliplab.models.base import Encoder
-from cliplab.models.layer_features import LayerFeatures
+from cliplab.models.core.base import Encoder
+from cliplab.models.features.layer_features import LayerFeatures
 from cliplab.pipeline import EmbedResult, embed_images
 
 
@@ -47,14 +47,14 @@ def write_features(out, result: EmbedResult) -> dict:
     `row` points into the array, -1 when failed) + features_manifest.json, like `embed` output."""
     from pathlib import Path
 
-    from cliplab import export
+    from cliplab.data import writers as export
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     export.save_npy(out / "features.npy", result.vectors.astype(np.float32))
     export.save_csv(out / "features_metadata.csv", export.image_metadata(result))
     files = ["features.npy", "features_metadata.csv"]
-    return export.write_manifest(
+    return export.write_run_manifest(
         out,
         "features",
         result.model,

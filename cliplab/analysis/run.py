@@ -17,13 +17,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from cliplab import export
 from cliplab.analysis import clusters as cl
 from cliplab.analysis import plots, scores
 from cliplab.analysis.dataset import AnalysisDataset, load_dataset
+from cliplab.data import writers as export
 from cliplab.errors import CliplabError, DataError
 from cliplab.jsonable import jsonable
-from cliplab.models.base import Encoder
+from cliplab.models.core.base import Encoder
 from cliplab.pipeline import embed_images, embed_texts
 
 DEFAULT_MODELS = ("preclip", "lite")

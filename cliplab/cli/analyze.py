@@ -26,6 +26,7 @@ from cliplab.cli.app import (
     runtime_text,
     table,
 )
+from cliplab.cli.vocabulary import pooling_option
 
 
 @app.command()
@@ -43,7 +44,7 @@ def analyze(
     out_dir: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder."),
     split: Optional[str] = typer.Option(None, "--split", help="Only rows of this split (captions tables)."),
     clusters: Optional[int] = typer.Option(
-        None, "--clusters", "-k", min=2, help="k for k-means (default: the number of categories)."
+        None, "--clusters", min=2, help="k for k-means (default: the number of categories)."
     ),
     projections: Optional[List[str]] = typer.Option(
         None, "--projection", help="pca, tsne, umap (repeatable; default: all available)."
@@ -106,11 +107,10 @@ def features(
     layer: str = typer.Option(
         "head",
         "--layer",
-        "-l",
         help="CNN: block index (negative from the end), 'stem' or 'head' (final conv map). "
         "CLIP ViT: transformer block index, 'stem' (patch embeddings) or 'head'.",
     ),
-    pooling: str = typer.Option("gem", "--pooling", "-p", help="avg (global), mac, rmac or gem."),
+    pooling: str = typer.Option("gem", "--pooling", help="gap (global average; avg too), mac, gem or rmac."),
     pca: Optional[int] = typer.Option(
         None, "--pca", min=1, help="Reduce to this many PCA components (fitted on these images)."
     ),
@@ -123,10 +123,11 @@ def features(
     """Export pooled intermediate-layer image features: features.npy + metadata + manifest."""
     from cliplab.analysis.features import extract_features, write_features
     from cliplab.data.images import list_images
-    from cliplab.models.layer_features import LayerFeatures
+    from cliplab.models.features.layer_features import LayerFeatures
 
     if whiten and pca is None:
         fail("--whiten needs --pca N")
+    pooling = pooling_option(pooling)
     check_out(out_dir)
     paths = list_images(inputs)
     if not paths:

@@ -13,13 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cliplab.cli.vocabulary import Vocabulary
 from cliplab.errors import EXIT_INTERRUPTED, EXIT_USER, CliplabError
 from cliplab.jsonable import jsonable
+from cliplab.settings import prefer_offline
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network unless the user asks
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+prefer_offline()  # never reach for the network unless the user asks
 
 app = typer.Typer(
+    cls=Vocabulary,  # old option spellings keep working for a release (cli/vocabulary.py)
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -52,7 +54,8 @@ def _main(
         fail(str(e))
 
 
-MODEL_HELP = "Model spec: lite (offline default), conse, preclip, auto, a checkpoint folder, or a HF CLIP id."
+from cliplab.models.specs import HELP as MODEL_HELP  # noqa: E402 (one spelling of the spec grammar)
+
 ModelOpt = typer.Option("lite", "--model", "-m", help=MODEL_HELP)
 ModelsOpt = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Repeat to compare models.")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
@@ -79,7 +82,10 @@ def guarded(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except CliplabError as e:
             fail(str(e), e.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            if str(e):  # e.g. an interrupted index: "interrupted: 904 of 1,000 … kept; run again to finish"
+                err.print(str(e), markup=False)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
             fail("interrupted", EXIT_INTERRUPTED)
         except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
             fail(f"{e.strerror}: {e.filename}")
@@ -141,20 +147,12 @@ def table(title: str, columns: List[str], rows: List[List[Any]]) -> Table:
     return t
 
 
-def check_model_spec(spec: str) -> str:
-    """Catch the spec typos that would otherwise surface as a traceback deep in model code."""
-    from cliplab.errors import ModelNotFoundError
+def check_model_spec(spec: str | None) -> str:
+    """A bad spec is one `error:` line now, before any model code runs (`specs.parse`)."""
+    from cliplab.models.specs import parse
 
-    spec = (spec or "lite").strip()
-    if spec.startswith("preclip:"):
-        n = spec.split(":", 1)[1]
-        if not n.isdigit() or int(n) < 1:
-            raise ModelNotFoundError(
-                f"model {spec!r}: preclip:N needs a positive whole number of dimensions (e.g. preclip:64)"
-            )
-    if spec.startswith("conse:") and spec.split(":", 1)[1] not in ("lite0", "lite1", "lite2"):
-        raise ModelNotFoundError(f"model {spec!r}: use conse, conse:lite1 or conse:lite2")
-    return spec
+    parse(spec)
+    return (spec or "lite").strip()
 
 
 def load_model(spec: Optional[str], runtime: str = "auto", precision: str = "fp32", device: str = "auto"):

@@ -25,6 +25,9 @@ from cliplab.cli.app import (
     runtime_text,
     table,
 )
+from cliplab.cli.output import FormatOpt, output_mode, write_rows
+
+TEXTS_HELP = "a comma-separated list, a text file with one text per line, or a .csv (its 'text' or 'caption' column)."
 
 
 def _report_failures(failures, quiet_json: bool) -> None:
@@ -39,7 +42,7 @@ def _report_failures(failures, quiet_json: bool) -> None:
 @guarded
 def embed(
     inputs: Optional[List[str]] = typer.Argument(None, help="Image files, folders, .txt lists of paths, or URLs."),
-    texts: Optional[Path] = typer.Option(None, "--texts", help="Embed texts instead: a file with one text per line."),
+    texts: Optional[str] = typer.Option(None, "--texts", help="Embed texts instead: " + TEXTS_HELP),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     model: str = ModelOpt,
     runtime: str = RuntimeOpt,
@@ -63,7 +66,7 @@ def embed(
     ),
     out_format: str = typer.Option(
         "cliplab",
-        "--format",
+        "--layout",
         help="cliplab (one .npy + CSV) or clip-retrieval "
         "(img_emb/ + metadata/ shards, resumable; --engine ray implies it).",
     ),
@@ -75,22 +78,28 @@ def embed(
         "--captions",
         help="Also embed captions (tar .txt members / sidecar .txt files) into text_emb/ (clip-retrieval layout).",
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace output of the other layout already in --out (refused otherwise)."
+    ),
     as_json: bool = JsonOpt,
 ):
     """Embed images (or texts) and write embeddings + metadata + manifest to --out."""
-    from cliplab import api, export
+    from cliplab import api
+    from cliplab.data import writers
     from cliplab.pipeline import embed_texts
 
     if not inputs and texts is None:
-        fail("give images (files/folders) or --texts FILE")
+        fail("give images (files/folders) or --texts (a file or a comma list)")
     check_out(out_dir)  # an unusable --out fails now, not after embedding everything
     if engine not in ("local", "ray") or out_format not in ("cliplab", "clip-retrieval"):
-        fail("--engine is local or ray; --format is cliplab or clip-retrieval")
-    if engine == "ray" or out_format == "clip-retrieval":  # sharded, resumable: docs/scale.md
+        fail("--engine is local or ray; --layout is cliplab or clip-retrieval")
+    sharded = engine == "ray" or out_format == "clip-retrieval"
+    writers.check_out_dir(out_dir, "clip-retrieval" if sharded else "cliplab", overwrite)
+    if sharded:  # resumable: docs/scale.md
         from cliplab.cli.scale import embed_shards
 
         if texts is not None or not inputs:
-            fail("--engine ray / --format clip-retrieval embed images (captions with --captions), not --texts")
+            fail("--engine ray / --layout clip-retrieval embed images (captions with --captions), not --texts")
         return embed_shards(
             inputs,
             out_dir,
@@ -109,14 +118,14 @@ def embed(
     summary = {"model": enc.name, "dim": enc.dim, **runtime_info(enc), "out": str(out_dir)}
     if texts is not None:
         vecs = embed_texts(enc, items, progress=not as_json)
-        export.write_text_embeddings(out_dir, items, vecs, enc.describe())
+        writers.write_text_embeddings(out_dir, items, vecs, enc.describe())
         summary.update(texts=len(items))
         print_json(summary) if as_json else out.print(
             f"embedded {len(items)} texts with model {enc.name} (dim {enc.dim}, {runtime_text(enc)}) → {out_dir}"
         )
     if inputs:
         res = api.embed(inputs, enc, batch_size=batch_size, workers=workers, progress=not as_json)
-        export.write_image_embeddings(out_dir, res)
+        writers.write_image_embeddings(out_dir, res)
         summary.update(images=res.n_ok, failed=[{"path": p, "error": e} for p, e in res.failures])
         _report_failures(res.failures, as_json)
         if as_json:
@@ -149,12 +158,14 @@ def classify(
     runtime: str = RuntimeOpt,
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
+    out_format: Optional[str] = FormatOpt,
     as_json: bool = JsonOpt,
 ):
     """Zero-shot classify images against any labels; prints top-k labels with probabilities."""
     from cliplab import api
     from cliplab.data.files import read_labels
 
+    mode = output_mode(out_format, as_json)
     label_list = read_labels(labels)  # fewer than two labels would print a meaningless 100 %
     enc = load_model(model, runtime, precision, device)
     c = api.classify(inputs, label_list, enc, templates=templates, progress=not as_json)
@@ -164,18 +175,17 @@ def classify(
             {"model": enc.name, **runtime_info(enc), "labels": c.labels, "templates": len(c.templates), "results": rows}
         )
     else:
-        body = [
-            [r["path"], ", ".join(f"{p['label']} {p['prob']:.1%}" for p in r["predictions"])]
-            for r in rows
-            if r["status"] == "ok"
-        ]
-        out.print(
-            table(
-                f"zero-shot with model {enc.name} ({len(c.templates)} template(s), {runtime_text(enc)})",
-                ["image", "top labels"],
-                body,
-            )
-        )
+        title = f"zero-shot with model {enc.name} ({len(c.templates)} template(s), {runtime_text(enc)})"
+        ok = [r for r in rows if r["status"] == "ok"]
+        if mode == "table":
+            body = [[r["path"], ", ".join(f"{p['label']} {p['prob']:.1%}" for p in r["predictions"])] for r in ok]
+            out.print(table(title, ["image", "top labels"], body))
+        else:  # one line per image; the title goes to stderr, out of the data
+            err.print(title, markup=False)
+            n = min(k, len(c.labels))
+            cols = ["path"] + [f"{name}_{i}" for i in range(1, n + 1) for name in ("label", "prob")]
+            preds = [[v for p in r["predictions"] for v in (p["label"], p["prob"])] for r in ok]
+            write_rows(mode, cols, [[r["path"], *p] for r, p in zip(ok, preds)])
         _report_failures(c.result.failures, False)
     if c.result.n_ok == 0:
         raise typer.Exit(1)
@@ -184,8 +194,8 @@ def classify(
 @app.command()
 @guarded
 def similarity(
-    images: List[str] = typer.Option(..., "--images", help="Image folder/files (repeatable)."),
-    texts: Path = typer.Option(..., "--texts", help="A file with one text per line."),
+    inputs: List[str] = typer.Argument(..., help="Image files, folders, .txt lists of paths, or URLs."),
+    texts: str = typer.Option(..., "--texts", help="Texts: " + TEXTS_HELP),
     out_file: Path = typer.Option(..., "--out", "-o", help="CSV: rows = images, columns = texts."),
     model: str = ModelOpt,
     runtime: str = RuntimeOpt,
@@ -194,14 +204,15 @@ def similarity(
     as_json: bool = JsonOpt,
 ):
     """Image × text cosine-similarity matrix as a labelled CSV."""
-    from cliplab import api, export
+    from cliplab import api
+    from cliplab.data import writers
 
     check_out(out_file, folder=False)
     items = api.read_texts(str(texts))
     enc = load_model(model, runtime, precision, device)
-    res, _, sim = api.similarity(images, items, enc, progress=not as_json)
+    res, _, sim = api.similarity(inputs, items, enc, progress=not as_json)
     ok_paths = [p for p, s in zip(res.paths, res.status) if s == "ok"]
-    export.write_similarity(out_file, sim, ok_paths, items)
+    writers.write_similarity(out_file, sim, ok_paths, items)
     _report_failures(res.failures, as_json)
     summary = {
         "model": enc.name,

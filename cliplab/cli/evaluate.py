@@ -28,14 +28,16 @@ from cliplab.cli.app import (
     runtime_text,
     table,
 )
+from cliplab.cli.vocabulary import Vocabulary, pooling_option
 
-eval_app = typer.Typer(no_args_is_help=True, help="Benchmarks: zero-shot, retrieval, linear probe, instance retrieval.")
+eval_app = typer.Typer(
+    cls=Vocabulary, no_args_is_help=True, help="Benchmarks: zero-shot, retrieval, linear probe, instance retrieval."
+)
 app.add_typer(eval_app, name="eval")
 
 OutOpt = typer.Option(None, "--out", "-o", help="Folder for results.json, table.md/.csv and plots.")
 BatchOpt = typer.Option(None, "--batch-size", min=1, help="Images per model call (default: per model).")
-INSTANCE_POOLINGS = ("none", "gap", "mac", "gem", "rmac")
-POOLING_ALIASES = ("avg", "global", "mean", "max", "r-mac")  # accepted too (see models/layer_features.py)
+LabelledArg = typer.Argument(..., metavar="DATA", help="labels.csv (path,label[,split]) or an ImageFolder.")
 LabelColOpt = typer.Option(None, "--label-column", help="Label column of the labels table (default: label).")
 PathColOpt = typer.Option(None, "--path-column", help="Image path column (default: path/image/file…).")
 
@@ -105,7 +107,7 @@ def _dataset(path) -> str:
 @eval_app.command("zeroshot")
 @guarded
 def zeroshot_cmd(
-    data: Path = typer.Option(..., "--data", "-d", help="labels.csv (path,label) or an ImageFolder."),
+    data: Path = LabelledArg,
     models: Optional[List[str]] = ModelsOpt,
     runtime: str = RuntimeOpt,
     precision: str = PrecisionOpt,
@@ -153,7 +155,7 @@ def zeroshot_cmd(
 @eval_app.command("retrieval")
 @guarded
 def retrieval_cmd(
-    pairs: Path = typer.Option(..., "--pairs", "-p", help="Captions file (CSV/JSONL: path, caption[, split])."),
+    pairs: Path = typer.Argument(..., metavar="PAIRS", help="Captions file (CSV/JSONL: path, caption[, split])."),
     split: Optional[str] = typer.Option(None, "--split", help="Only rows with this split (e.g. test)."),
     models: Optional[List[str]] = ModelsOpt,
     runtime: str = RuntimeOpt,
@@ -197,7 +199,7 @@ def retrieval_cmd(
 @eval_app.command("probe")
 @guarded
 def probe_cmd(
-    data: Path = typer.Option(..., "--data", "-d", help="labels.csv (path,label[,split]) or an ImageFolder."),
+    data: Path = LabelledArg,
     shots: str = typer.Option("1,5,16,all", "--shots", help="Images per class for training, e.g. 1,5,16,all."),
     models: Optional[List[str]] = ModelsOpt,
     runtime: str = RuntimeOpt,
@@ -249,8 +251,8 @@ def probe_cmd(
 @eval_app.command("instance")
 @guarded
 def instance_cmd(
-    images: Optional[Path] = typer.Option(
-        None, "--images", "-i", help="Image folder (Revisited gt) or an ImageFolder / labels.csv."
+    images: Optional[Path] = typer.Argument(
+        None, metavar="DATA", help="Image folder (with a Revisited --gt), or a labelled set: labels.csv / ImageFolder."
     ),
     gt: Optional[Path] = typer.Option(None, "--gt", help="Revisited Oxford/Paris gnd (.json/.pkl) or labels.csv."),
     models: Optional[List[str]] = ModelsOpt,
@@ -258,12 +260,14 @@ def instance_cmd(
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
     pooling: str = typer.Option(
-        "none", "--pooling", help="none (model embedding) or gap/mac/gem/rmac over the EfficientNet feature map."
+        "none",
+        "--pooling",
+        help="none (model embedding) or gap (avg too)/mac/gem/rmac over the EfficientNet feature map.",
     ),
     protocols: Optional[List[str]] = typer.Option(None, "--protocol", help="easy/medium/hard (repeat; default all)."),
     no_crop: bool = typer.Option(False, "--no-crop", help="Do not crop queries to their bounding boxes."),
     whiten: bool = typer.Option(False, "--whiten", help="PCA-whiten descriptors (learned on the database)."),
-    pca_dim: Optional[int] = typer.Option(None, "--pca-dim", min=1, help="Reduce descriptors to this many dimensions."),
+    pca_dim: Optional[int] = typer.Option(None, "--pca", min=1, help="Reduce descriptors to this many PCA dimensions."),
     batch_size: Optional[int] = BatchOpt,
     out_dir: Optional[Path] = OutOpt,
     as_json: bool = JsonOpt,
@@ -271,12 +275,11 @@ def instance_cmd(
     """Instance retrieval mAP (Revisited Oxford/Paris protocols, or same-label retrieval)."""
     from cliplab.errors import CliplabError
     from cliplab.eval import evaluate_instance
-    from cliplab.eval.instance import PROTOCOLS, load_ground_truth
+    from cliplab.eval.instance import PROTOCOLS, check_ground_truth
 
     if gt is None and images is None:
-        raise CliplabError("give --gt GROUND_TRUTH (and --images DIR), or --images with a labels.csv / class folders")
-    if pooling.lower() not in INSTANCE_POOLINGS + POOLING_ALIASES:  # before any model loads
-        raise CliplabError(f"--pooling {pooling!r}: choose one of {', '.join(INSTANCE_POOLINGS)}")
+        raise CliplabError("give --gt GROUND_TRUTH (and the image folder DATA), or DATA: a labels.csv / class folders")
+    pooling = pooling_option(pooling, none_ok=True)  # before any model loads
     source = gt if gt is not None else images
     if pooling.lower() != "none" and runtime == "auto":
         runtime = "torch"  # pooled feature maps come from inside the torch tower
@@ -301,5 +304,5 @@ def instance_cmd(
         out_dir,
         {"pooling": pooling},
         rt=(runtime, precision, device),
-        check=lambda: load_ground_truth(str(source), str(images) if gt and images else None),
+        check=lambda: check_ground_truth(str(source), str(images) if gt and images else None, protos),
     )

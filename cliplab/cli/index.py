@@ -1,12 +1,14 @@
 """Collection commands: index, search, duplicates. Parse arguments, call cliplab.index, print.
 
-Indexes live in $CLIPLAB_INDEX_HOME (default ~/.local/share/cliplab/indexes), one per folder;
-`--index DIR` puts one anywhere. Inside an indexed folder tree, commands use that tree's index,
-restricted to the current sub-folder (like rclip).
+Indexes live in $CLIPLAB_INDEX_HOME (default ~/.local/share/cliplab/indexes), one per folder and
+model (cliplab/index/locate.py); `--index DIR` puts one anywhere. Inside an indexed folder tree,
+commands use that tree's index, restricted to the current sub-folder (like rclip).
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -26,8 +28,9 @@ from cliplab.cli.app import (
     model_loader,
     out,
     print_json,
-    table,
 )
+from cliplab.cli.index_view import not_indexed, ran, search_header, show_status
+from cliplab.cli.output import FormatOpt, Print0Opt, output_mode, print_groups, print_hits
 
 IndexOpt = typer.Option(
     None,
@@ -36,19 +39,26 @@ IndexOpt = typer.Option(
     "($CLIPLAB_INDEX_HOME/<name>-<hash>). Without a folder: the "
     "folder this index was built from.",
 )
-ModelOpt = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: the index's model (lite for a new index).")
-ReindexOpt = typer.Option(False, "--reindex", help="Drop the index and rebuild it (e.g. with another --model).")
+ModelOpt = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help=MODEL_HELP
+    + " A folder keeps one index per model. Default: its only index, else its lite one, else its first.",
+)
+ReindexOpt = typer.Option(False, "--reindex", help="Drop this model's index of the folder and rebuild it.")
 NoUpdateOpt = typer.Option(False, "--no-update", help="Search what is indexed; don't look for new/changed files first.")
 GlobOpt = typer.Option(None, "--glob", help="Only paths (relative to the folder) matching this glob; * also matches /.")
 UnderOpt = typer.Option(None, "--under", help="Only images below this sub-folder.")
 
 
-IMPLICIT_MAX = 20_000  # search/duplicates index at most this many files on their own (more: --yes)
+ASK_ABOVE = 1_000  # search/duplicates ask before giving a never-indexed folder of more images its first index
 YesOpt = typer.Option(
     False,
     "--yes",
     "-y",
-    help=f"Index more than {IMPLICIT_MAX:,} new files without asking (search indexes new/changed files first).",
+    help=f"Index a never-indexed folder of more than {ASK_ABOVE:,} images without asking "
+    "(needed when not on a terminal).",
 )
 
 
@@ -62,8 +72,15 @@ def _open(
 ):
     """The collection of `folder`, or of `--index DIR` (then, without a folder, the one it was built
     from: an index never takes in a folder the user did not name)."""
+    from cliplab.cli.scale import is_shards_index
+    from cliplab.errors import CliplabError
     from cliplab.index import Collection
 
+    if is_shards_index(index):
+        raise CliplabError(
+            f"{index} is an index built from embeddings (`index --from-embeddings`): search it, or show it "
+            "with `cliplab index --status --index`; rebuild it with --from-embeddings to add vectors"
+        )
     kw = dict(model=model, loader=lambda spec: load_model(spec, *rt), reindex=reindex, batch_size=batch_size)
     if index is not None:
         return Collection(folder, index_dir=index, **kw)
@@ -71,23 +88,41 @@ def _open(
 
 
 def _implicit(col, yes: bool, quiet: bool):
-    """The `before` hook of an update that search/duplicates start on their own: announce it, and
-    refuse a huge one (run from a home folder, it would embed everything below it)."""
-    from cliplab.errors import CliplabError
+    """The `before` hook of an update that search/duplicates start on their own. A first index is
+    announced, and above ASK_ABOVE images asked for (run from a home or temp folder, it would embed
+    everything below it): on a terminal by a question, otherwise by --yes. Existing indexes just
+    catch up; `cliplab index` never asks."""
 
     def before(plan) -> None:
+        if any(col.catalog.counts().values()):
+            return
         n = len(plan.todo)
-        new_index = not any(col.catalog.counts().values())
-        if n > IMPLICIT_MAX and not yes:
-            raise CliplabError(
-                f"{col.folder} has {n:,} new or changed images: index it first with "
-                f"`cliplab index {col.folder}`, or pass --yes (searches index at most "
-                f"{IMPLICIT_MAX:,} files on their own)"
-            )
-        if new_index and not quiet:
+        if n > ASK_ABOVE and not yes:
+            _ask(col, n)
+        if not quiet:
             err.print(f"note: {col.folder} has no index yet: indexing {n:,} images into {col.index_dir}", markup=False)
 
     return before
+
+
+def _ask(col, n: int) -> None:
+    import click
+
+    from cliplab.errors import CliplabError
+
+    what = f"{col.folder} has no {col.model} index yet and holds {n:,} images"
+    if not _is_terminal():
+        raise CliplabError(f"{what}: pass --yes to index them now, or run `cliplab index {col.folder}` first")
+    try:
+        ok = typer.confirm(f"{what}. Index them now?", default=False, err=True)
+    except click.exceptions.Abort:
+        ok = False
+    if not ok:
+        raise CliplabError(f"not indexed: {col.folder} (answer y, pass --yes, or run `cliplab index {col.folder}`)")
+
+
+def _is_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def _update(col, progress: bool, quiet: bool, must: bool = True, before=None):
@@ -102,8 +137,8 @@ def _update(col, progress: bool, quiet: bool, must: bool = True, before=None):
             raise
         err.print(f"note: {e}", markup=False)
         return None
-    except CliplabError:
-        col.discard_if_empty()  # a refused first run leaves no empty index behind
+    except (CliplabError, KeyboardInterrupt):
+        _discard_if_empty(col)  # a refused or interrupted first run leaves no empty index behind
         raise
     if not quiet and (s.new or s.changed or s.deleted):
         err.print(
@@ -116,56 +151,19 @@ def _update(col, progress: bool, quiet: bool, must: bool = True, before=None):
     return s
 
 
-def _not_indexed(folder: Optional[Path], index: Optional[Path]) -> Optional[str]:
-    """Where to say "not indexed" (without creating an index), or None when there is an index."""
-    from cliplab.errors import CliplabError
-    from cliplab.index import find_index
-    from cliplab.index.catalog import catalog_exists
-
-    if index is not None:
-        return None if catalog_exists(index) else str(index)
-    folder = folder if folder is not None else Path(".")
-    if not folder.expanduser().is_dir():
-        raise CliplabError(f"no such folder: {folder}")
-    return None if find_index(folder) else str(folder.expanduser().resolve())
-
-
-def _print_status(st: dict) -> None:
-    scope = f" (sub-folder {st['scope']})" if st["scope"] else ""
-    rows = [
-        ["folder", st["folder"] + scope],
-        ["index", st["index_dir"]],
-        ["model", f"{st['model']} ({st['dim']}-d)" if st["dim"] else f"{st['model']} (nothing embedded yet)"],
-        ["indexed", st["indexed"]],
-        ["failed", st["failed"]],
-        ["pending", ", ".join(f"{v} {k}" for k, v in st["pending"].items())],
-        ["size on disk", f"{st['size_bytes'] / 1e6:.2f} MB ({st['bytes_per_image'] or 0} B/image)"],
-        ["search", st["search"]],
-        ["updated", st["updated_at"] or "never"],
-    ]
-    if st.get("runtime"):
-        r = st["runtime"]
-        rows.append(
-            [
-                "runtime",
-                f"{r['runtime']} {r['precision']} (device {r['device']}) for commands here; "
-                "any runtime/precision of this model can search this index",
-            ]
-        )
-    out.print(table("index status", ["", "value"], rows))
-    for reason, n in st["failure_reasons"].items():
-        out.print(f"  {n} × {reason}", markup=False)
-    for f in st["failures"][:20]:
-        out.print(f"    {f['path']}: {f['reason']}", markup=False)
+def _discard_if_empty(col) -> None:
+    with contextlib.suppress(Exception):  # cleanup on the way out: the first error is the one to show
+        col.discard_if_empty()
 
 
 @app.command(
     "index",
     help=(
         "Index a folder: the first run embeds every image, later runs only new/changed ones (deleted are dropped).\n\n"
-        "The index lives in $CLIPLAB_INDEX_HOME (default ~/.local/share/cliplab/indexes), one per folder, or in "
-        "--index DIR. Inside an indexed tree, the tree's index is used (restricted to the sub-folder).\n\n"
-        "Killing it is safe: a re-run continues after the last committed batch."
+        "Indexes live in $CLIPLAB_INDEX_HOME (default ~/.local/share/cliplab/indexes), one per folder and model "
+        "(repeat --model to keep several up to date), or in --index DIR. Inside an indexed tree, the tree's index "
+        "is used (restricted to the sub-folder).\n\n"
+        "Stopping it (Ctrl-C, or even a kill) is safe: what was embedded is kept, and a re-run continues."
     ),
 )
 @guarded
@@ -174,7 +172,13 @@ def index_cmd(
         None, help="Image folder (default: the current one, or with --index the index's own folder)."
     ),
     index: Optional[Path] = IndexOpt,
-    model: Optional[str] = ModelOpt,
+    model: Optional[List[str]] = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help=MODEL_HELP + " Repeat to keep several models' indexes of the folder up to date (one index per model). "
+        "Default: the folder's only index, else its lite one, else its first.",
+    ),
     runtime: str = RuntimeOpt,
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
@@ -195,42 +199,40 @@ def index_cmd(
         from cliplab.cli.scale import index_from_embeddings
 
         return index_from_embeddings(list(from_embeddings) + ([folder] if folder else []), index, as_json)
+    models = list(dict.fromkeys(model or []))
+    if index is not None and len(models) > 1:
+        fail("--index names one index, of one model: give one --model, or leave out --index")
     if status:
-        missing = _not_indexed(folder, index)
-        if missing is not None:  # say so; creating an empty index just to show it would be a side effect
-            print_json({"folder": missing, "indexed": False}) if as_json else out.print(
-                f"{missing}: not indexed (run `cliplab index {missing}`)", markup=False
-            )
-            return
-    col = _open(folder, index, model, reindex, batch_size, (runtime, precision, device))
+        return show_status(folder, index, models, (runtime, precision, device), as_json)
+    done = [
+        _index_one(folder, index, m, reindex, batch_size, (runtime, precision, device), wait, as_json)
+        for m in models or [None]
+    ]
+    if as_json:
+        print_json(done[0] if len(done) == 1 else {"indexes": done})
+
+
+def _index_one(folder, index, model, reindex, batch_size, rt, wait: bool, as_json: bool) -> dict:
+    """Bring one model's index of the folder up to date; prints its line (text mode)."""
+    col = _open(folder, index, model, reindex, batch_size, rt)
     with col:
-        if status:
-            st = col.status(check=True)
-            st["runtime"] = {
-                "runtime": runtime,
-                "precision": precision,
-                "device": device,
-                "note": "vectors of one model are interchangeable across runtimes and precisions: "
-                "this index is searchable with any of them",
-            }
-            if as_json:
-                print_json(st)
-                return
-            _print_status(st)
-            return
-        s = col.update(progress=not as_json, wait=wait)
+        try:
+            s = col.update(progress=not as_json, wait=wait)
+        except KeyboardInterrupt:  # its message says what was kept (cli.app.guarded prints it)
+            _discard_if_empty(col)
+            raise
         if as_json:
-            print_json({**col.describe(), **s.as_dict(), "failures": [{"path": p, "reason": r} for p, r in s.failures]})
-            return
+            return {**col.describe(), **s.as_dict(), "failures": [{"path": p, "reason": r} for p, r in s.failures]}
         c = col.catalog.counts(col.scope)
         out.print(
             f"{col.folder}: {c['indexed']} images indexed, {c['failed']} failed "
             f"(this run: {s.embedded} embedded, {s.reused} reused, {s.deleted} dropped, {s.failed} failed, "
-            f"{s.unchanged} unchanged; {s.seconds:.1f} s) · model {col.model}{_ran(col)} · index {col.index_dir}",
+            f"{s.unchanged} unchanged; {s.seconds:.1f} s) · model {col.model}{ran(col.describe())} · index {col.index_dir}",
             markup=False,
         )
         for path, reason in s.failures[:20]:
             err.print(f"  failed {path}: {reason}", markup=False)
+        return {}
 
 
 @app.command(
@@ -248,7 +250,7 @@ def search_cmd(
     folder: Optional[Path] = typer.Option(
         None, "--dir", "-d", help="Folder to search (default: the current one, or with --index the index's own folder)."
     ),
-    top_k: int = typer.Option(10, "--top-k", "-n", "-k", min=1, help="How many results."),
+    top_k: int = typer.Option(10, "--top-k", "-k", min=1, help="How many results."),
     threshold: Optional[float] = typer.Option(
         None, "--threshold", min=-1.0, max=1.0, help="Only results with at least this score (cosine, -1 to 1)."
     ),
@@ -263,9 +265,13 @@ def search_cmd(
     no_update: bool = NoUpdateOpt,
     yes: bool = YesOpt,
     paths_only: bool = typer.Option(False, "--paths", "-f", help="Print only the paths, one per line (for pipes)."),
+    print0: bool = Print0Opt,
+    out_format: Optional[str] = FormatOpt,
     as_json: bool = JsonOpt,
 ):
     """Search a folder's images by text or by image (indexing new/changed files first)."""
+    mode = output_mode(out_format, as_json, paths=paths_only, print0=print0)
+    quiet = mode in ("json", "paths", "print0")
     if (query is None) == (image is None):
         fail("give a text QUERY or --image PATH (one of them)")
     if image is not None:
@@ -273,11 +279,13 @@ def search_cmd(
     from cliplab.cli.scale import is_shards_index, search_shards
 
     if is_shards_index(index):  # built by `index --from-embeddings`: nothing to update
-        return search_shards(
-            index, query, image, top_k, threshold, paths_only, as_json, model_loader(runtime, precision, device)
-        )
-    if no_update and _not_indexed(folder, index) is not None:
-        fail(f"{_not_indexed(folder, index)} is not indexed: drop --no-update (or run `cliplab index`)")
+        if under is not None or glob is not None or folder is not None:
+            fail(
+                f"{index} is an index built from embeddings: its rows are not a folder tree (no --dir, --under, --glob)"
+            )
+        return search_shards(index, query, image, top_k, threshold, mode, model_loader(runtime, precision, device))
+    if no_update and not_indexed(folder, index, model) is not None:
+        fail(f"{not_indexed(folder, index, model)} is not indexed: drop --no-update (or run `cliplab index`)")
     col = _open(folder, index, model, reindex, rt=(runtime, precision, device))
     with col:
         if under is not None and not col.under_path(under).is_dir():  # before a possibly long update
@@ -286,9 +294,9 @@ def search_cmd(
             _update(
                 col,
                 progress=True,
-                quiet=as_json or paths_only,
+                quiet=quiet,
                 must=False,
-                before=_implicit(col, yes, as_json or paths_only),
+                before=_implicit(col, yes, quiet),
             )
         if under is not None and col.catalog.count_vectors() and not col.count_under(under):
             fail(f"--under {under}: no indexed images below {col.under_path(under)}")
@@ -306,26 +314,9 @@ def search_cmd(
                 }
             )
             return
-        if paths_only:
-            for h in hits:
-                out.print(h.path, markup=False)
-            return
-        if not hits:
+        if not hits and not quiet:
             err.print("no results" + (" (nothing indexed)" if not col.catalog.count_vectors() else ""))
-            return
-        out.print(f"{col.folder} · model {col.model}{_ran(col)} · index {col.index_dir}", markup=False)
-        for h in hits:
-            out.print(f"{h.rank:>3}  {h.score:.4f}  {h.path}", markup=False)
-
-
-def _ran(col) -> str:
-    """' (onnx fp32)' once the collection's model ran in this process, else ''."""
-    d = col.describe()
-    if "runtime" not in d:
-        return ""
-    from cliplab.runtime import precision_phrase
-
-    return f" ({d['runtime']} {precision_phrase(d.get('precision', 'fp32'))})"
+        print_hits(mode, hits, search_header(col.describe()))
 
 
 def _check_query_image(image: Path) -> None:
@@ -349,7 +340,6 @@ def duplicates_cmd(
     threshold: float = typer.Option(
         0.95,
         "--threshold",
-        "-t",
         min=-1.0,
         max=1.0,
         help="Cosine similarity that makes two images duplicates (model-dependent: 0.95+ for near-copies with CLIP).",
@@ -362,11 +352,13 @@ def duplicates_cmd(
     device: str = DeviceOpt,
     no_update: bool = NoUpdateOpt,
     yes: bool = YesOpt,
+    out_format: Optional[str] = FormatOpt,
     as_json: bool = JsonOpt,
 ):
     """Groups of near-duplicate images (indexing new/changed files first)."""
-    if no_update and _not_indexed(folder, index) is not None:
-        fail(f"{_not_indexed(folder, index)} is not indexed: drop --no-update (or run `cliplab index`)")
+    mode = output_mode(out_format, as_json)
+    if no_update and not_indexed(folder, index, model) is not None:
+        fail(f"{not_indexed(folder, index, model)} is not indexed: drop --no-update (or run `cliplab index`)")
     col = _open(folder, index, model, False, rt=(runtime, precision, device))
     with col:
         if not no_update:
@@ -375,10 +367,4 @@ def duplicates_cmd(
         if as_json:
             print_json({**col.describe(), "threshold": threshold, "groups": [g.as_dict() for g in groups]})
             return
-        if not groups:
-            out.print(f"no duplicates at threshold {threshold}")
-            return
-        for i, g in enumerate(groups, 1):
-            out.print(f"group {i}: {len(g.paths)} images, similarity {g.min_score:.3f}–{g.max_score:.3f}", markup=False)
-            for p in g.paths:
-                out.print(f"  {p}", markup=False)
+        print_groups(mode, groups, threshold)

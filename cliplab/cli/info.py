@@ -9,13 +9,14 @@ from typing import Optional
 import typer
 
 from cliplab.cli.app import JsonOpt, app, err, guarded, out, print_json, table
+from cliplab.cli.vocabulary import Vocabulary
 
 
 @app.command("models")
 @guarded
 def models_cmd(as_json: bool = JsonOpt):
     """Models you can pass to --model: which are installed (usable offline), their size and source."""
-    from cliplab.available import available_models
+    from cliplab.models.specs import available_models
 
     rows = available_models()
     if as_json:
@@ -26,7 +27,9 @@ def models_cmd(as_json: bool = JsonOpt):
 
 
 indexes_app = typer.Typer(
-    help="Collection indexes: list them, or prune those whose folder is gone.", invoke_without_command=True
+    cls=Vocabulary,
+    help="Collection indexes (one per folder and model): list them, remove one, or prune those whose folder is gone.",
+    invoke_without_command=True,
 )
 app.add_typer(indexes_app, name="indexes")
 
@@ -40,7 +43,7 @@ def _rows(infos) -> list[list]:
             i.failed,
             f"{i.size_bytes / 1e6:.1f} MB",
             i.updated_at or "never",
-            i.index_dir + ("" if i.folder_exists else "  (folder gone)"),
+            i.id + ("" if i.folder_exists else "  (folder gone)"),  # the index folder's name, under the home
         ]
         for i in infos
     ]
@@ -72,7 +75,7 @@ def indexes_cmd(
     out.print(
         table(
             f"indexes in {home or index_home()}",
-            ["folder", "model", "images", "failed", "size", "updated", "index"],
+            ["folder", "model", "images", "failed", "size", "updated", "id"],
             _rows(infos),
         )
     )
@@ -82,7 +85,7 @@ def indexes_cmd(
 @guarded
 def prune_cmd(
     ctx: typer.Context,
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only list what would be removed."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
     as_json: bool = JsonOpt,
 ):
     """Remove the indexes whose folder no longer exists (an unmounted drive counts as gone: use --dry-run)."""
@@ -96,3 +99,31 @@ def prune_cmd(
     for i in gone:
         out.print(f"{verb} {i.index_dir} (folder {i.folder} is gone; {i.images} images)", markup=False)
     out.print(f"{verb} {len(gone)} index{'es' if len(gone) != 1 else ''}", markup=False)
+
+
+@indexes_app.command("rm")
+@guarded
+def rm_cmd(
+    ctx: typer.Context,
+    target: str = typer.Argument(
+        ..., help="An image folder (with --model when it has several indexes), an index folder, or an index id."
+    ),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Which model's index of the folder."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
+    as_json: bool = JsonOpt,
+):
+    """Remove one index (its catalog, caches and thumbnails; nothing else), unless a process is updating it."""
+    from cliplab.index.listing import find_one, remove_index
+
+    info = find_one(target, model, (ctx.obj or {}).get("home"))
+    if not dry_run:
+        remove_index(info)
+    if as_json:
+        print_json({"dry_run": dry_run, "removed": info.as_dict()})
+        return
+    verb = "would remove" if dry_run else "removed"
+    out.print(
+        f"{verb} index {info.id} (folder {info.folder}, model {info.model}, {info.images} images, "
+        f"{info.size_bytes / 1e6:.1f} MB)",
+        markup=False,
+    )

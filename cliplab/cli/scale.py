@@ -1,4 +1,4 @@
-"""What `embed --engine ray / --format clip-retrieval`, `index --from-embeddings` and `search --index`
+"""What `embed --engine ray / --layout clip-retrieval`, `index --from-embeddings` and `search --index`
 on a shards-built index do: call cliplab.distributed / cliplab.index.large and print. The command
 options themselves live in core.py and index.py."""
 
@@ -97,15 +97,16 @@ def search_shards(
     image: Optional[Path],
     top_k: int,
     threshold: Optional[float],
-    paths_only: bool,
-    as_json: bool,
+    mode: str,
     loader=None,
 ) -> None:
+    from cliplab.cli.index_view import search_header
+    from cliplab.cli.output import print_hits
     from cliplab.index.shards import ShardsIndex
 
     with ShardsIndex(index, loader=loader or load_model) as idx:
         hits = idx.search_image(image, top_k, threshold) if image is not None else idx.search(query, top_k, threshold)
-        if as_json:
+        if mode == "json":
             print_json(
                 {
                     "query": query,
@@ -115,10 +116,7 @@ def search_shards(
                 }
             )
             return
-    if not hits:
+        header = search_header(idx.describe())  # the same first line as a folder's search
+    if not hits and mode not in ("paths", "print0"):
         err.print("no results")
-    for h in hits:
-        if paths_only:
-            out.print(h.path, markup=False)
-        else:
-            out.print(f"{h.rank:>3}  {h.score:.4f}  {h.path}" + (f"  {h.caption}" if h.caption else ""), markup=False)
+    print_hits(mode, hits, header)

@@ -48,6 +48,9 @@ def serve(
     runtime: str = RuntimeOpt,
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
+    as_json: bool = typer.Option(
+        False, "--json", help="Once listening, one JSON line on stdout: url, collections (folder, model, images)."
+    ),
 ) -> None:
     """Serve search, classify and clip-retrieval's API for image folders (a web page at /)."""
     from cliplab.serve import Settings, create_app, open_state
@@ -92,7 +95,7 @@ def serve(
 
             watcher = Watcher(state, on_update=report)
             watcher.start()
-        _run(create_app(state), sock, host, state, loopback, token, watch)
+        _run(create_app(state), sock, host, state, loopback, token, watch, as_json)
     finally:
         if watcher is not None:
             watcher.stop()
@@ -119,13 +122,14 @@ def _model_threads() -> None:
     (docs/benchmarks.md). Set after the start-up indexing (which uses every core) and before the
     models warm up (ONNX Runtime fixes a session's threads when it makes it). CLIPLAB_THREADS wins."""
     from cliplab.pipeline import configure_threads
+    from cliplab.settings import set_threads, settings
 
-    n = os.environ.get("CLIPLAB_THREADS") or str(max(1, (os.cpu_count() or 2) // 2))
-    os.environ["CLIPLAB_THREADS"] = n
-    configure_threads(int(n))
+    n = settings().threads or max(1, (os.cpu_count() or 2) // 2)
+    set_threads(n)
+    configure_threads(n)
 
 
-def _run(application, sock: socket.socket, host: str, state, loopback: bool, token, watch: bool) -> None:
+def _run(application, sock: socket.socket, host: str, state, loopback: bool, token, watch: bool, as_json=False) -> None:
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -137,19 +141,44 @@ def _run(application, sock: socket.socket, host: str, state, loopback: bool, tok
         async def startup(self, sockets=None):
             await super().startup(sockets)
             if not self.should_exit:  # listening, signal handlers in place: now say so
-                _banner(sock, host, state, loopback, token, watch)
+                _banner(sock, host, state, loopback, token, watch, as_json)
 
     config = uvicorn.Config(
         application, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
     Server(config).run(sockets=[sock])
-    out.print("stopped.")
+    (err if as_json else out).print("stopped.")  # with --json, stdout holds the one JSON line
 
 
-def _banner(sock: socket.socket, host: str, state, loopback: bool, token, watch: bool) -> None:
+def _banner(sock: socket.socket, host: str, state, loopback: bool, token, watch: bool, as_json=False) -> None:
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    out.print(f"cliplab serving on http://{shown}:{port}  (API docs: /docs)")
+    if as_json:
+        _json_banner(f"http://{shown}:{port}", state, token, watch)
+    else:
+        _text_banner(f"http://{shown}:{port}", state, watch)
+    if not loopback and not token:
+        err.print(
+            f"[yellow]warning:[/] listening on {host} without --token: anyone who can reach this machine "
+            "can search and view these images"
+        )
+
+
+def _json_banner(url: str, state, token, watch: bool) -> None:
+    import json
+    import sys
+
+    from cliplab.cli.app import runtime_info
+    from cliplab.jsonable import jsonable
+
+    cols = [{**src.info(), **runtime_info(state.encoders.get(src.model).encoder)} for src in state.sources.values()]
+    doc = {"url": url, "docs": url + "/docs", "collections": cols, "watching": watch, "token": bool(token)}
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=jsonable) + "\n")
+    sys.stdout.flush()  # a pipe is block-buffered: the reader is waiting for this line
+
+
+def _text_banner(url: str, state, watch: bool) -> None:
+    out.print(f"cliplab serving on {url}  (API docs: /docs)")
     for src in state.sources.values():
         i = src.info()
         enc = state.encoders.get(src.model).encoder
@@ -159,9 +188,4 @@ def _banner(sock: socket.socket, host: str, state, loopback: bool, token, watch:
         )
     if watch:
         out.print("  watching the folders for new and changed images")
-    if not loopback and not token:
-        err.print(
-            f"[yellow]warning:[/] listening on {host} without --token: anyone who can reach this machine "
-            "can search and view these images"
-        )
     out.print("Ctrl-C to stop.")

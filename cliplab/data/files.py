@@ -119,19 +119,32 @@ def read_csv_rows(path: str | Path) -> tuple[list[str], list[dict]]:
     ]
 
 
-def read_labels(spec: str) -> list[str]:
-    """Labels for zero-shot: a .csv/.tsv file (its `label` column, else the first), a text file
-    (one per line), or a comma-separated list. Order kept, duplicates dropped."""
+# A file is read as one; a spec that only looks like a file name is a missing file, not a label.
+LIST_SUFFIXES = (".txt", ".csv", ".tsv", ".lst", ".list")
+_COLUMNS = {"labels": ("label",), "texts": ("text", "caption")}
+
+
+def read_items(spec: str, what: str = "texts") -> list[str]:
+    """Labels or texts as a command line gives them: a .csv/.tsv file (its `label` column for
+    labels, `text`/`caption` for texts, else the first), a text file (one per line), or an inline
+    comma-separated list (a text with a comma needs a file). Order kept."""
     p = Path(spec).expanduser()
     if p.suffix.lower() in (".csv", ".tsv") and p.is_file():
         header, rows = read_csv_rows(p)
-        col = "label" if "label" in header else (header[0] if header else None)
+        col = next((c for c in _COLUMNS.get(what, ()) if c in header), header[0] if header else None)
         items = [r.get(col, "") for r in rows] if col else []
     elif p.is_file():
-        items = read_lines(p, "labels file")
+        items = read_lines(p, f"{what} file")
+    elif "," not in spec and (p.suffix.lower() in LIST_SUFFIXES or spec.startswith(("/", "./", "../", "~"))):
+        raise DataError(f"no such {what} file: {spec}")
     else:
         items = spec.split(",")
-    labels = list(dict.fromkeys(s.strip() for s in items if s and s.strip()))
+    return [s.strip() for s in items if s and s.strip()]
+
+
+def read_labels(spec: str) -> list[str]:
+    """Zero-shot labels (`read_items`), duplicates dropped; at least two."""
+    labels = list(dict.fromkeys(read_items(spec, "labels")))
     if len(labels) < 2:
         got = f"only {labels[0]!r}" if labels else "none"
         raise DataError(f"--labels {spec}: zero-shot needs at least two labels to choose between (got {got})")

@@ -1,4 +1,4 @@
-"""Sharded image data: reading webdataset `.tar` shards, and clip-retrieval's embedding layout.
+"""Sharded data: reading webdataset `.tar` shards, and reading clip-retrieval's embedding layout.
 
 A webdataset shard is a plain tar whose members are grouped into samples by key (the member name
 up to the first dot of its file name): `000123.jpg` + `000123.txt` is one sample with a caption.
@@ -12,14 +12,13 @@ clip-retrieval's layout (so its tools and ours read each other's output):
     DIR/metadata/metadata_{i}.parquet    n_i rows, same order: image_path, key, caption, status, error
     DIR/manifest.json                    model spec + fingerprint, dim, dtype, shard plan, counts
 
-Every file is written to a temporary name and renamed; the metadata file is renamed last, so a
-shard counts as finished exactly when its metadata file exists.
+The writers of that layout are in `writers.py`; the metadata file is written last, so a shard
+counts as finished exactly when its metadata file exists.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import tarfile
 from dataclasses import dataclass
@@ -135,44 +134,6 @@ def shard_paths(out: str | Path, i: int) -> dict[str, Path]:
     }
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    def w(tmp):
-        with open(tmp, "wb") as f:
-            np.save(f, arr)
-
-    _atomic(path, w)
-
-
-def write_shard(
-    out: str | Path,
-    i: int,
-    vectors: np.ndarray,
-    metadata,
-    text_vectors: np.ndarray | None = None,
-    dtype: str = EMB_DTYPE,
-) -> None:
-    """One shard, exactly once: vectors first, metadata (the commit mark) last, each renamed into place.
-    `metadata` is a pandas DataFrame with one row per vector, in the same order."""
-    if len(metadata) != len(vectors):
-        raise ValueError(f"shard {i}: {len(vectors)} vectors but {len(metadata)} metadata rows")
-    p = shard_paths(out, i)
-    _save_npy(p["img"], np.asarray(vectors).astype(dtype))
-    if text_vectors is not None:
-        _save_npy(p["text"], np.asarray(text_vectors).astype(dtype))
-    _atomic(p["meta"], lambda tmp: metadata.to_parquet(tmp, index=False))
-
-
 def finished_shards(out: str | Path) -> set[int]:
     """Shard ids whose metadata (written last) and vectors are both in place."""
     meta = Path(out) / "metadata"
@@ -184,10 +145,6 @@ def finished_shards(out: str | Path) -> set[int]:
         if m and shard_paths(out, int(m.group(1)))["img"].is_file():
             done.add(int(m.group(1)))
     return done
-
-
-def write_manifest(out: str | Path, manifest: dict) -> None:
-    _atomic(Path(out) / MANIFEST, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2, default=str)))
 
 
 def read_manifest(out: str | Path) -> dict | None:

@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from cliplab.data.shards import EMB_DTYPE, list_shards, read_manifest, write_manifest
+from cliplab.data.shards import EMB_DTYPE, list_shards, read_manifest
+from cliplab.data.writers import write_shards_manifest
 from cliplab.distributed.plan import DEFAULT_SHARD_SIZE, ShardSpec, plan_digest, plan_shards
 from cliplab.distributed.worker import ShardEmbedder, load_job_encoder, model_fingerprint
 from cliplab.errors import CliplabError, OutputError
-from cliplab.models.base import Encoder
+from cliplab.models.core.base import Encoder
 
 ENGINES = ("local", "ray")
 
@@ -104,7 +105,7 @@ def embed_to_shards(
         "shards": [{"id": s.id, "source": s.source, "count": s.count} for s in specs],
     }
     out.mkdir(parents=True, exist_ok=True)
-    write_manifest(out, manifest)
+    write_shards_manifest(out, manifest)
     ctor = dict(
         model=model,
         out=str(out),
@@ -160,7 +161,7 @@ def _finish(
         engine=engine,
         updated=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
-    write_manifest(out, manifest)
+    write_shards_manifest(out, manifest)
     return JobSummary(
         str(out),
         engine,

@@ -11,20 +11,18 @@ import time
 
 import numpy as np
 
-from cliplab.data.shards import EMB_DTYPE, TarMember, caption_of, list_tar, write_shard
+from cliplab.data.shards import EMB_DTYPE, TarMember, caption_of, list_tar
+from cliplab.data.writers import write_shard
 from cliplab.distributed.plan import ShardSpec
 from cliplab.errors import CliplabError
-from cliplab.models.base import Encoder
+from cliplab.models.core.base import Encoder
+from cliplab.models.specs import vector_identity
 from cliplab.pipeline import embed_images, embed_texts
 
 
 def model_fingerprint(enc: Encoder) -> dict:
-    """What identifies a model's vectors: its description without the softmax temperature and the
-    runtime (torch / ONNX, precision, device: any of them can query the index)."""
-    from cliplab.runtime import without_runtime
-
-    desc = without_runtime(enc.describe())
-    return json.loads(json.dumps({k: v for k, v in desc.items() if k != "logit_scale"}, default=str))
+    """What identifies the vectors a worker makes (`specs.vector_identity`)."""
+    return vector_identity(enc.describe())
 
 
 def load_job_encoder(model: str, options: dict | None = None) -> Encoder:
@@ -96,7 +94,9 @@ class ShardEmbedder:
         encoder: Encoder | None = None,
     ):
         if threads:
-            os.environ["CLIPLAB_THREADS"] = str(threads)
+            from cliplab.settings import set_threads
+
+            set_threads(threads)
             import torch
 
             torch.set_num_threads(threads)

@@ -21,11 +21,14 @@ def resolve_encoder(encoder: Encoder | str) -> Encoder:
 
 
 def dataset_name(data) -> str:
-    """A short, stable name for a dataset argument (folder of the index file, or the folder)."""
+    """A short name for a dataset argument: a file with its folder ("flickr8k/captions.csv"; just the
+    file name when given without a folder), or the folder's name."""
     if isinstance(data, pd.DataFrame):
         return "dataframe"
     p = Path(str(data)).expanduser()
-    return p.parent.name if p.is_file() else p.name
+    if p.is_file():
+        return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+    return p.name or p.resolve().name
 
 
 def embed_paths(

@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 
 from cliplab.data.images import IMAGE_EXTENSIONS, load_image
-from cliplab.errors import DataError, ImageError
+from cliplab.errors import DataError, EvalError, ImageError
 from cliplab.eval.common import dataset_name, embed_paths, read_labelled, resolve_encoder
 from cliplab.eval.metrics import instance_metrics, label_ground_truth, masks_from_lists, revisited_ground_truth
 from cliplab.models import Encoder
-from cliplab.models.layer_features import LayerFeatures
-from cliplab.models.pooling import pca_whiten
+from cliplab.models.features.layer_features import LayerFeatures
+from cliplab.models.features.pooling import pca_whiten
 
 PROTOCOLS = ("easy", "medium", "hard")
 
@@ -110,6 +110,33 @@ def _encode_queries(enc: Encoder, paths: Sequence[str], boxes: Sequence) -> tupl
     return out, np.array(ok, bool), failed
 
 
+def _protocol_masks(gnd: list, protocol: str, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(relevant, ignored) masks over the database for one protocol; unreadable images are ignored."""
+    pos, ign = revisited_ground_truth(gnd, protocol)
+    return masks_from_lists(len(ok), pos), masks_from_lists(len(ok), ign) | ~ok[None, :]
+
+
+def _no_positives(proto: str, usable: list[str]) -> str:
+    """Why `proto` cannot be scored, and the protocols that can (gnd files without "hard" lists exist)."""
+    keys = {"easy": "'easy'", "medium": "'easy' or 'hard'", "hard": "'hard'"}[proto]
+    hint = " or ".join(f"--protocol {p}" for p in usable)
+    return f"protocol {proto!r}: no query has a relevant item (no readable {keys} positives in the ground truth)" + (
+        f"; use {hint}" if usable else "; no protocol has any"
+    )
+
+
+def check_ground_truth(gt, images: str | Path | None = None, protocols: Sequence[str] = PROTOCOLS) -> dict:
+    """The ground truth, checked before any model loads: readable, and (Revisited) with positives
+    for every protocol asked for."""
+    truth = load_ground_truth(gt, images)
+    if truth["kind"] == "revisited":
+        has = {p: any(pos for pos in revisited_ground_truth(truth["gnd"], p)[0]) for p in PROTOCOLS}
+        for proto in protocols:
+            if proto in has and not has[proto]:
+                raise EvalError(_no_positives(proto, [p for p in PROTOCOLS if has[p]]))
+    return truth
+
+
 def evaluate_instance(
     encoder: Encoder | str,
     gt,
@@ -133,14 +160,14 @@ def evaluate_instance(
     if bad or not protocols:
         raise DataError(f"protocols must be among {', '.join(PROTOCOLS)} (got {', '.join(bad) or 'none'})")
     enc = descriptor_encoder(resolve_encoder(encoder), pooling)
-    truth = load_ground_truth(gt, images)
+    truth = check_ground_truth(gt, images, protocols)
     db_paths = truth["paths"] if truth["kind"] == "labels" else truth["db"]
     vecs, ok, failed = embed_paths(enc, db_paths, batch_size, progress)
     db = np.zeros((len(db_paths), vecs.shape[1]), np.float32)
     db[ok] = vecs
     pca = None
     if whiten or pca_dim:
-        from cliplab.models.pooling import fit_pca_whitening
+        from cliplab.models.features.pooling import fit_pca_whitening
 
         pca = fit_pca_whitening(vecs, pca_dim, whiten=whiten)
         db = np.zeros((len(db_paths), pca.n_components_), np.float32)
@@ -150,6 +177,8 @@ def evaluate_instance(
         rel, ign = label_ground_truth(truth["labels"])
         ign = ign | ~ok[None, :]
         keep = ok  # unreadable images do not query
+        if not (rel[keep] & ~ign[keep]).any():
+            raise EvalError("no two readable images share a label: same-label retrieval has nothing to find")
         results["labels"] = instance_metrics(db[keep], db, rel[keep], ign[keep], ks=ks, ap="standard")
         n_queries = int(keep.sum())
     else:
@@ -161,12 +190,12 @@ def evaluate_instance(
         if pca is not None:
             q = pca_whiten(q, pca)
         gnd = [g for g, good in zip(truth["gnd"], q_ok) if good]
+        masks = {p: _protocol_masks(gnd, p, ok) for p in PROTOCOLS}
         for proto in protocols:
-            pos, ign = revisited_ground_truth(gnd, proto)
-            ign_mask = masks_from_lists(len(db_paths), ign) | ~ok[None, :]
-            results[proto] = instance_metrics(
-                q, db, masks_from_lists(len(db_paths), pos), ign_mask, ks=ks, ap="trapezoid"
-            )
+            rel, ign_mask = masks[proto]
+            if not (rel & ~ign_mask).any():  # positives listed, but none readable
+                raise EvalError(_no_positives(proto, [p for p, (r, i) in masks.items() if (r & ~i).any()]))
+            results[proto] = instance_metrics(q, db, rel, ign_mask, ks=ks, ap="trapezoid")
         n_queries = int(len(q))
     return {
         "protocols": results,

@@ -21,8 +21,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from cliplab.index.errors import IndexMismatchError
-from cliplab.models.base import l2_normalize
+from cliplab.errors import IndexMismatchError
+from cliplab.models.core.base import l2_normalize
 
 SCHEMA_VERSION = 1
 CATALOG_NAME = "catalog.db"

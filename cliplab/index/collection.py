@@ -1,8 +1,9 @@
 """`Collection`: a folder of images with an incremental, crash-safe index, searchable by text or image.
 
-Where indexes live: see `locate.py` (a user data dir keyed by folder; `index_dir` overrides). Paths
-inside are relative, so an index can move with its folder. An index folder holds catalog.db (+ WAL:
-the truth, see catalog.py), ann-<epoch>-<gen>.faiss (a cache, see cache.py) and `lock` (one writer).
+Where indexes live: see `locate.py` (a user data dir keyed by folder, one index per model;
+`index_dir` overrides). Paths inside are relative, so an index can move with its folder. An index
+folder holds catalog.db (+ WAL: the truth, see catalog.py), ann-<epoch>-<gen>.faiss (a cache, see
+cache.py) and `lock` (one writer, see lock.py).
 """
 
 from __future__ import annotations
@@ -10,47 +11,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
-from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from cliplab.errors import CliplabError
+from cliplab.errors import CliplabError, IndexMismatchError, IndexNotFoundError
 from cliplab.index.cache import AnnCache
 from cliplab.index.catalog import CATALOG_NAME, Catalog, catalog_exists
 from cliplab.index.duplicates import EXACT_FILTER_MAX, duplicate_groups
-from cliplab.index.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
-from cliplab.index.locate import default_index_dir, find_index, normalize_spec
+from cliplab.index.locate import DEFAULT_MODEL, find_index, folder_indexes, index_dir_for, normalize_spec
+from cliplab.index.lock import writer_lock
+from cliplab.index.results import DuplicateGroup, Hit
 from cliplab.index.sync import Plan, SyncStats, plan, sync
-from cliplab.index.vectors import ANN_THRESHOLD
-from cliplab.models.base import Encoder, l2_normalize
-
-DEFAULT_MODEL = "lite"
-
-
-@dataclass
-class Hit:
-    rank: int
-    score: float
-    path: str  # absolute
-    relpath: str  # relative to the collection's folder
-    id: int = -1  # the catalog's stable file id (the server addresses images by it)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class DuplicateGroup:
-    paths: list[str]  # absolute, sorted
-    min_score: float  # weakest link that joined the group (groups are connected components)
-    max_score: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from cliplab.models.core.base import Encoder, l2_normalize
+from cliplab.models.specs import identity_differences, vector_identity
 
 
 class Collection:
@@ -70,11 +45,12 @@ class Collection:
     ):
         if folder is None and index_dir is None:
             folder = "."
-        self.index_dir = Path(index_dir).expanduser().resolve() if index_dir else default_index_dir(folder)
-        if folder is None and not catalog_exists(self.index_dir):
-            raise IndexNotFoundError(f"no index in {self.index_dir} (no {CATALOG_NAME}); give the image folder")
         if folder is not None and not Path(folder).expanduser().is_dir():
             raise CliplabError(f"no such folder: {folder}")
+        wanted = _wanted(model, encoder)  # before anything is created: a refused model leaves no trace
+        self.index_dir = Path(index_dir).expanduser().resolve() if index_dir else index_dir_for(folder, wanted)
+        if folder is None and not catalog_exists(self.index_dir):
+            raise IndexNotFoundError(f"no index in {self.index_dir} (no {CATALOG_NAME}); give the image folder")
         self.catalog = Catalog(self.index_dir)
         stored = self.catalog.meta("folder")
         if folder is None and stored is None:
@@ -89,30 +65,36 @@ class Collection:
         self._encoder = encoder
         self._loader = loader
         self.ann = AnnCache(self.catalog, self.index_dir)
-        self._lock_fd: int | None = None
-        self.model = self._resolve_model(encoder.name if encoder is not None else model, reindex)
+        self._writing = False
+        self.model = self._resolve_model(wanted, reindex)
 
     @classmethod
     def find(cls, folder: str | Path = ".", **kw) -> Collection:
-        """The collection that covers `folder`: its own index, an indexed ancestor's (scoped to
-        `folder`), or a new index for `folder`."""
+        """The collection that covers `folder` with the model asked for (none: the default one, see
+        locate.py): its own index, an indexed ancestor's (scoped to `folder`), or a new index."""
         if not Path(folder).expanduser().is_dir():
             raise CliplabError(f"no such folder: {folder}")
-        hit = find_index(folder)
+        hit = find_index(folder, _wanted(kw.get("model"), kw.get("encoder")))
         if hit is None:
             return cls(folder, **kw)
         index_dir, root, sub = hit
         return cls(root, index_dir=index_dir, scope=sub, **kw)
 
+    @classmethod
+    def every(cls, folder: str | Path = ".", **kw) -> list[Collection]:
+        """One collection per model indexed for `folder` (or its nearest indexed ancestor, scoped),
+        the default one first; [] when none is."""
+        hit = find_index(folder)
+        if hit is None:
+            return []
+        first, root, sub = hit
+        dirs = [first] + [r.dir for r in folder_indexes(root) if r.dir != first]
+        return [cls(root, index_dir=d, scope=sub, **kw) for d in dirs]
+
     # --- model ----------------------------------------------------------------------------------
     def _resolve_model(self, requested: str | None, reindex: bool) -> str:
         stored = self.catalog.meta("model")
-        spec = normalize_spec(requested) if requested else (stored or DEFAULT_MODEL)
-        if spec.split(":")[0] == "preclip" or getattr(self._encoder, "needs_fit", False):
-            raise CliplabError(
-                f"model {spec!r} is fitted on the data it embeds, so it cannot build an "
-                "incremental index: use lite, conse or a CLIP checkpoint"
-            )
+        spec = requested or stored or DEFAULT_MODEL
         if reindex:
             with self._locked(wait=False), self.catalog.write() as w:
                 w.clear()
@@ -120,11 +102,11 @@ class Collection:
                 w.set_meta(model=spec, epoch=os.urandom(6).hex())
             self.ann.drop()
         elif stored != spec:
-            if stored is not None and self.catalog.counts()["indexed"] + self.catalog.counts()["failed"]:
+            if stored is not None and any(self.catalog.counts().values()):  # only an explicit index_dir
                 raise IndexMismatchError(
                     f"the index {self.index_dir} was built with model {stored!r} ({self.catalog.dim}-d); "
-                    f"you asked for {spec!r}. Use --model {stored} (or no --model), or --reindex to rebuild "
-                    f"it with {spec}."
+                    f"you asked for {spec!r}. Use --model {stored} (or no --model), --reindex to rebuild "
+                    f"it with {spec}, or leave out --index: a folder keeps one index per model."
                 )
             with self.catalog.write(bump=False) as w:  # a new (or empty) index takes the model asked for
                 w.del_meta("dim", "model_info")
@@ -153,7 +135,7 @@ class Collection:
         else:
             stored = self.catalog.meta("model_info")
             if stored and json.loads(stored) != _fingerprint(enc):
-                changed = _differences(json.loads(stored), _fingerprint(enc))
+                changed = identity_differences(json.loads(stored), _fingerprint(enc))
                 raise IndexMismatchError(
                     f"model {self.model!r} has changed since this index was built ({changed}), "
                     "so its vectors no longer match: rebuild the index with --reindex"
@@ -313,28 +295,14 @@ class Collection:
     # --- status ---------------------------------------------------------------------------------
     def status(self, check: bool = False, max_failures: int = 50) -> dict:
         """Counts, failures with reasons, model, size on disk; `check` adds what an update would do."""
-        meta = self.catalog.all_meta()
-        counts = self.catalog.counts(self.scope)
-        failures = self.catalog.failures(self.scope)
-        size = self.catalog.size_on_disk()
-        out = {
-            "folder": str(self.folder),
-            "scope": self.scope,
-            "index_dir": str(self.index_dir),
-            "model": meta.get("model"),
-            "dim": int(meta["dim"]) if meta.get("dim") else None,
-            "schema_version": int(meta["schema_version"]),
-            **counts,
-            "failure_reasons": dict(Counter(_reason_kind(e) for _, e in failures).most_common()),
-            "failures": [{"path": p, "reason": e} for p, e in failures[:max_failures]],
-            "size_bytes": size,
-            "bytes_per_image": round(size / counts["indexed"]) if counts["indexed"] else None,
-            "search": "exact (flat)" if counts["indexed"] < ANN_THRESHOLD else "approximate (IVF, tuned)",
-            "updated_at": _iso(meta.get("updated_at")),
-        }
-        if check:
-            out["pending"] = self.pending()
-        return out
+        from cliplab.index.listing import collection_status
+
+        return collection_status(self, check, max_failures)
+
+    @property
+    def count(self) -> int:
+        """Vectors in the index (what a search can return)."""
+        return self.catalog.count_vectors()
 
     def describe(self) -> dict:
         out = {"folder": str(self.folder), "index_dir": str(self.index_dir), "model": self.model, "scope": self.scope}
@@ -352,12 +320,10 @@ class Collection:
         to index); only the files an index consists of are deleted, never anything else in its folder."""
         if any(self.catalog.counts().values()):
             return False
+        from cliplab.index.listing import delete_index_files
+
         self.close()
-        self.ann.drop()
-        for name in (CATALOG_NAME, f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm", "lock"):
-            (self.index_dir / name).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            self.index_dir.rmdir()
+        delete_index_files(self.index_dir)
         return True
 
     def __enter__(self) -> Collection:
@@ -390,56 +356,30 @@ class Collection:
 
     @contextlib.contextmanager
     def _locked(self, wait: bool) -> Iterator[None]:
-        """One writer per index (an advisory lock file; readers never take it)."""
-        try:
-            import fcntl
-        except ImportError:  # Windows: SQLite still serialises the writes
+        """One writer per index (see lock.py); re-entrant within this object."""
+        if self._writing:
             yield
             return
-        if self._lock_fd is not None:  # re-entrant within this object
-            yield
-            return
-        fd = os.open(self.index_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
+        with writer_lock(self.index_dir, wait):
+            self._writing = True
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                raise IndexBusyError(
-                    f"another process is updating the index {self.index_dir}; "
-                    "wait for it (searches still work on what it has committed)"
-                ) from None
-            self._lock_fd = fd
-            yield
-        finally:
-            self._lock_fd = None
-            os.close(fd)  # closing releases the lock
+                yield
+            finally:
+                self._writing = False
 
 
 def _fingerprint(enc: Encoder) -> dict:
-    """What identifies a model's vectors: its description without the softmax temperature, which
-    can be re-calibrated without changing a single vector. (Same name, other weights → mismatch.)
-    The runtime (torch / ONNX, fp32 / int8, device) is not part of it: an index built with one is
-    searchable with another."""
-    from cliplab.runtime import without_runtime
-
-    return json.loads(
-        json.dumps({k: v for k, v in without_runtime(enc.describe()).items() if k != "logit_scale"}, default=str)
-    )
+    """The identity an index stores for its vectors: any runtime can search them (`specs`)."""
+    return vector_identity(enc.describe())
 
 
-def _differences(then: dict, now: dict) -> str:
-    """'its image_tower was X, now Y; …' for the fields of two model fingerprints that differ."""
-    keys = [k for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)]
-    parts = [f"{k} was {then.get(k, 'absent')}, now {now.get(k, 'absent')}" for k in keys[:3]]
-    return "; ".join(parts) + (f"; and {len(keys) - 3} more" if len(keys) > 3 else "")
-
-
-def _reason_kind(reason: str | None) -> str:
-    """'corrupt or truncated image (…)' → 'corrupt or truncated image': groups reasons for status."""
-    return (reason or "unknown").split(" (")[0]
-
-
-def _iso(ts: str | None) -> str | None:
-    if not ts:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(float(ts)))
+def _wanted(model: str | None, encoder: Encoder | None) -> str | None:
+    """The model spec an index must record (None: whatever the default index holds). Fitted models
+    are refused here, before any index is created for them."""
+    spec = encoder.name if encoder is not None else (normalize_spec(model) if model else None)
+    if (spec or "").split(":")[0] == "preclip" or getattr(encoder, "needs_fit", False):
+        raise CliplabError(
+            f"model {spec!r} is fitted on the data it embeds, so it cannot build an "
+            "incremental index: use lite, conse or a CLIP checkpoint"
+        )
+    return spec

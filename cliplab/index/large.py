@@ -17,7 +17,6 @@ on a sample, shard-wise adding) is the few lines below.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from cliplab.data.atomic import atomic_path, atomic_write_json
 from cliplab.data.shards import EmbeddingShard, list_shards, read_manifest
 from cliplab.errors import CliplabError, DataError
 from cliplab.index.vectors import _NPROBES, ANN_THRESHOLD, TARGET_RECALL, ideal_nlist, recall_at_k
@@ -245,13 +245,10 @@ def build_from_embeddings(
         )
         ivf.nprobe = nprobe
     info["build_seconds"] = round(time.perf_counter() - t0, 2)
-    tmp = out / f".{INDEX_FILE}.{os.getpid()}.tmp"
-    faiss.write_index(index, str(tmp))
-    os.replace(tmp, out / INDEX_FILE)
+    with atomic_path(out / INDEX_FILE) as tmp:
+        faiss.write_index(index, str(tmp))
     info["index_bytes"] = (out / INDEX_FILE).stat().st_size
-    tmp = out / f".{INFO_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, out / INFO_FILE)
+    atomic_write_json(out / INFO_FILE, info)
     return info
 
 

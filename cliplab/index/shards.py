@@ -1,6 +1,7 @@
 """Querying an index built from embedding shards (`cliplab index --from-embeddings`): the same kind of
-methods as `Collection` — `search(text)`, `search_image`, `search_vector`, `encoder()`, `count`, and
-`lookup(id)` for a row's metadata (path or tar key, caption, status) read from the shard files.
+methods as `Collection` — `search(text)`, `search_image` (the query image itself left out),
+`search_vector`, `encoder()`, `count`, `describe()`, `status()` — and `lookup(id)` for a row's
+metadata (path or tar key, caption, status) read from the shard files.
 
     idx = ShardsIndex("runs/idx")
     idx.search("a red car", k=10)      # [ShardHit(rank, score, id, path, key, caption), …]
@@ -9,8 +10,9 @@ methods as `Collection` — `search(text)`, `search_image`, `search_vector`, `en
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +20,8 @@ import numpy as np
 
 from cliplab.errors import CliplabError, IndexMismatchError, IndexNotFoundError
 from cliplab.index.large import INDEX_FILE, INFO_FILE, ShardTable, raw_search
-from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.core.base import Encoder, l2_normalize
+from cliplab.models.specs import vector_identity
 
 META_CACHE = 16  # shards whose metadata tables stay in memory (a query's hits share few shards)
 
@@ -85,10 +88,41 @@ class ShardsIndex:
             "build_seconds",
             "index_bytes",
         )
-        return {
+        out = {
             "index_dir": str(self.index_dir),
             **{k: self.info[k] for k in keys if k in self.info},
             "sources": sorted({d for d, _, _ in self.info["shards"]}),
+        }
+        if self._encoder is not None:  # the runtime that searched in this process
+            from cliplab.runtime import runtime_of
+
+            out.update(runtime_of(self._encoder))
+        return out
+
+    def status(self) -> dict:
+        """What `Collection.status` reports, where it applies (no folder, so nothing pending)."""
+        from cliplab.index.listing import iso_time
+
+        rows, size = int(self.table.offsets[-1]), sum(p.stat().st_size for p in self.index_dir.iterdir() if p.is_file())
+        kind = self.info.get("kind")
+        search = {"flat": "exact (flat)", "ivf": "approximate (IVF, tuned)", "ivfpq": "approximate (IVF-PQ, re-scored)"}
+        return {
+            "kind": "shards",
+            "folder": None,
+            "sources": self.describe()["sources"],
+            "scope": None,
+            "id": self.index_dir.name,
+            "index_dir": str(self.index_dir),
+            "model": self.model,
+            "dim": self.dim,
+            "indexed": self.count,
+            "failed": rows - self.count,  # failed rows are zero vectors, left out of the index
+            "failure_reasons": {},
+            "failures": [],
+            "size_bytes": size,
+            "bytes_per_image": round(size / self.count) if self.count else None,
+            "search": search.get(kind, str(kind)),
+            "updated_at": iso_time((self.index_dir / INFO_FILE).stat().st_mtime),
         }
 
     def encoder(self) -> Encoder:
@@ -107,12 +141,8 @@ class ShardsIndex:
                 f"{self.dim}-d ones (made with {self.model!r})"
             )
         stored = self.info.get("model_info")
-        from cliplab.runtime import without_runtime
-
-        stored = without_runtime(stored) if stored else stored
-        now = json.loads(
-            json.dumps({k: v for k, v in without_runtime(enc.describe()).items() if k != "logit_scale"}, default=str)
-        )
+        stored = vector_identity(stored) if stored else stored
+        now = vector_identity(enc.describe())
         if stored and stored != now:
             raise IndexMismatchError(
                 f"model {enc.name!r} is not the one the embeddings were made with "
@@ -127,9 +157,17 @@ class ShardsIndex:
         return self.search_vector(self.encoder().encode_texts([str(text)])[0], k, threshold)
 
     def search_image(self, image: str | Path, k: int = 10, threshold: float | None = None) -> list[ShardHit]:
+        """Image → the k most similar other images: rows of the query file itself are left out."""
         from cliplab.data.images import load_image
 
-        return self.search_vector(self.encoder().encode_images([load_image(image)])[0], k, threshold)
+        vec = self.encoder().encode_images([load_image(image)])[0]
+        same, want = _same_file(image), k + 1
+        while True:
+            hits = self.search_vector(vec, want, threshold)
+            keep = [h for h in hits if not same(h.path)]
+            if len(keep) >= k or len(hits) < min(want, self.count) or want >= self.count:
+                return [replace(h, rank=r) for r, h in enumerate(keep[:k], 1)]
+            want *= 2  # the file is in the index more than once
 
     def search_vector(self, vector: np.ndarray, k: int = 10, threshold: float | None = None) -> list[ShardHit]:
         if k < 1:
@@ -190,6 +228,26 @@ class ShardsIndex:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _same_file(query: str | Path):
+    """path → whether it names the query image (same file on disk, or the same URL)."""
+    q = str(query)
+    if q.startswith(("http://", "https://")):
+        return lambda p: p == q
+    try:
+        st = os.stat(Path(q).expanduser())
+    except OSError:
+        return lambda p: False
+
+    def same(p: str) -> bool:
+        try:
+            o = os.stat(p)
+        except (OSError, ValueError):  # a tar member, a URL, a file since removed
+            return False
+        return (o.st_dev, o.st_ino) == (st.st_dev, st.st_ino)
+
+    return same
 
 
 def _isna(v) -> bool:

@@ -11,17 +11,17 @@ uncommitted files still new or changed.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from cliplab.data.digest import file_digest
 from cliplab.data.files import broken_link_reason, walk_images
 from cliplab.errors import CliplabError
 from cliplab.index.catalog import Catalog
-from cliplab.models.base import Encoder
+from cliplab.models.core.base import Encoder
 
 Progress = Callable[[int, int], None]  # (files done, files to do), called after each commit
 
@@ -56,13 +56,27 @@ def scan(root: Path, under: str | None = None) -> dict[str, tuple[int, int]]:
 
 def file_hash(path: str | Path) -> str | None:
     try:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return file_digest(path)  # blake2b-128: what the catalog's hash column holds
     except OSError:
         return None
+
+
+class IndexInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an update: every batch committed before it is kept; the message says how much."""
+
+    def __init__(self, kept: int | None, total: int):
+        self.kept, self.total = kept, total
+        done = f"{kept:,} of {total:,}" if kept is not None else f"the committed part of {total:,}"
+        super().__init__(f"interrupted: {done} new or changed images indexed and kept; run again to finish")
+
+
+def _kept(catalog: Catalog, p: Plan, under: str | None) -> int | None:
+    """How many of the plan's files the catalog now holds as they are on disk (the committed ones)."""
+    try:
+        known = catalog.file_states(under)
+    except Exception:  # noqa: BLE001 a connection left mid-statement: say less rather than fail
+        return None
+    return sum(1 for f in p.todo if f in known and (known[f].size, known[f].mtime_ns) == p.found[f])
 
 
 @dataclass
@@ -114,9 +128,23 @@ def sync(
         return stats
     if before is not None:
         before(p)
+    try:
+        return _apply(catalog, root, p, get_encoder, under, batch_size, progress, workers, t0)
+    except KeyboardInterrupt:
+        if not p.todo:
+            raise
+        raise IndexInterrupted(_kept(catalog, p, under), len(p.todo)) from None
 
-    with ThreadPoolExecutor(max_workers=4) as pool:  # hashing is I/O + C code: threads overlap well
+
+def _apply(catalog, root, p: Plan, get_encoder, under, batch_size, progress, workers, t0) -> SyncStats:
+    """The writes of `sync`: deletions, reuse and broken links in one transaction, then one
+    transaction per embedded batch."""
+    stats = p.stats
+    pool = ThreadPoolExecutor(max_workers=4)  # hashing is I/O + C code: threads overlap well
+    try:
         hashes = dict(zip(p.todo, pool.map(file_hash, [root / f for f in p.todo])))
+    finally:
+        pool.shutdown(cancel_futures=True)  # on Ctrl-C, don't hash the rest first
     known = catalog.file_states(under)
     reuse = catalog.blobs_by_hash(hashes.values())
     touched = {f for f in p.todo if f in known and known[f].status == "ok" and hashes[f] and known[f].hash == hashes[f]}

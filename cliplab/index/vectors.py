@@ -9,7 +9,6 @@ vectors, so recall@10 holds at the target on this data, whatever its distributio
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -223,10 +222,10 @@ class VectorIndex:
     # --- persistence --------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Atomic: write beside, then rename (a killed writer leaves only a stray temp file)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, path)
+        from cliplab.data.atomic import atomic_path
+
+        with atomic_path(path, fsync=False) as tmp:  # a cache: rebuilt from the catalog if lost
+            faiss.write_index(self.index, str(tmp))
 
     @classmethod
     def load(cls, path: str | Path) -> VectorIndex:

@@ -1,6 +1,19 @@
-"""Encoders: the interface, the spec registry and every backend."""
+"""Models: what a spec names (specs), the interface (core), inference backends (backends), models
+trained by cliplab (trained) and intermediate-layer features (features); `loader` builds them.
 
-from cliplab.models.base import Encoder, l2_normalize
-from cliplab.models.registry import load_encoder
+Names are imported lazily: `cliplab.models.specs` must stay importable without numpy or torch."""
 
-__all__ = ["Encoder", "l2_normalize", "load_encoder"]
+from importlib import import_module
+
+_EXPORTS = {
+    "Encoder": "cliplab.models.core.base",
+    "l2_normalize": "cliplab.models.core.base",
+    "load_encoder": "cliplab.models.loader",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cliplab.models' has no attribute {name!r}")

@@ -9,7 +9,7 @@ Nothing heavy is imported here: `select`, `session` and `export` import their li
 
 from __future__ import annotations
 
-RUNTIME_KEYS = ("runtime", "precision", "device", "runtime_note")
+from cliplab.models.specs import RUNTIME_KEYS
 
 
 def load(
@@ -67,5 +67,5 @@ def precision_phrase(p) -> str:
 
 
 def without_runtime(description: dict) -> dict:
-    """A model description minus what the runtime changes (index and cache identity)."""
+    """A model description minus how it ran (what an ONNX cache entry records as its identity)."""
     return {k: v for k, v in description.items() if k not in RUNTIME_KEYS}

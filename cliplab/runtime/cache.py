@@ -5,23 +5,29 @@ inputs (npz, for checks) and manifest.json, written LAST: a folder without a val
 unfinished and is rebuilt. Every file is written atomically (temp + rename) and every graph's
 sha256 is recorded; a graph whose bytes differ when a session is created is rebuilt, never used.
 Two processes preparing the same entry are serialised by an fcntl lock next to it.
+
+"Last used" (for `cliplab cache`) is the mtime of a `last-used` stamp in the entry, touched when the
+entry is loaded but at most once an hour (USED_EVERY), so a load costs one stat, not a write.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
+from cliplab.data.atomic import atomic_write_bytes
+from cliplab.data.digest import file_digest
+
 FORMAT = "cliplab.onnx"
 VERSION = 1
 MANIFEST = "manifest.json"
+USED_STAMP = "last-used"
+USED_EVERY = 3600.0  # seconds between two touches of a last-used stamp
 
 
 def cache_root() -> Path:
@@ -35,37 +41,50 @@ def onnx_root() -> Path:
     return cache_root() / "onnx"
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def lock_file(path: Path, exclusive: bool = True, wait: bool = True) -> int | None:
+    """flock `path` (created if missing): the fd to close to release it, or None when `wait` is
+    False and another process holds it. A cleaner deletes a lock file while holding it, so once
+    locked we check the path still names the file we locked; if not, lock the new one."""
+    import fcntl
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: readers see the old file or the new, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, mode)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # deleted or replaced while we waited: retry on the current file
+
+
+def mark_used(stamp: Path) -> None:
+    """Touch `stamp` unless that was done within USED_EVERY; never fails (a read-only cache)."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if time.time() - os.stat(stamp).st_mtime < USED_EVERY:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        Path(stamp).touch()
+    except OSError:
+        pass
 
 
-def atomic_copy(src: Path, dst: Path) -> None:
-    atomic_write(dst, Path(src).read_bytes())
+def _sha256(path: Path) -> str:
+    return file_digest(path, algorithm="sha256")
 
 
 class Entry:
@@ -92,6 +111,8 @@ class Entry:
             and all(self._file_ok(f) for f in self.files(m))
         )
         self.manifest = m if ok else None
+        if ok:
+            mark_used(self.dir / USED_STAMP)
         return self.manifest
 
     @staticmethod
@@ -122,12 +143,12 @@ class Entry:
             want = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{rec.get('sha256')}"
             if stamp.is_file() and stamp.read_text() == want:
                 return path
-            if sha256_file(path) != rec.get("sha256"):
+            if _sha256(path) != rec.get("sha256"):
                 return None
         except OSError:
             return None
         try:
-            atomic_write(stamp, want.encode())
+            atomic_write_bytes(stamp, want.encode())
         except OSError:  # a read-only cache: verify every time
             pass
         return path
@@ -136,15 +157,14 @@ class Entry:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive across processes (blocks while another process prepares this entry)."""
-        import fcntl
-
-        self.dir.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir.parent / f"{self.key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = lock_file(self.lock_path())
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
+
+    def lock_path(self) -> Path:
+        return self.dir.parent / f"{self.key}.lock"
 
     def clear(self) -> None:
         """Drop a corrupt/stale/unfinished entry (caller holds the lock)."""
@@ -153,11 +173,11 @@ class Entry:
 
     def graph_record(self, name: str) -> dict:
         p = self.dir / name
-        return {"file": name, "size": p.stat().st_size, "sha256": sha256_file(p)}
+        return {"file": name, "size": p.stat().st_size, "sha256": _sha256(p)}
 
     def write_manifest(self, m: dict) -> dict:
         m = {**m, "format": FORMAT, "version": VERSION, "key": self.key, "written": time.time()}
-        atomic_write(self.dir / MANIFEST, (json.dumps(m, indent=2, default=str) + "\n").encode())
+        atomic_write_bytes(self.dir / MANIFEST, (json.dumps(m, indent=2, default=str) + "\n").encode())
         self.manifest = m
         return m
 
@@ -166,8 +186,6 @@ def prune_superseded(current: Entry, spec: str) -> list[Path]:
     """Delete other entries made from the same spec (older weights or code: their keys can never be
     asked for again by this install), so the cache does not grow with every upgrade or retrain.
     An entry another process holds the lock of is left alone."""
-    import fcntl
-
     removed = []
     for d in current.dir.parent.iterdir():
         if not d.is_dir() or d.name == current.key:
@@ -178,14 +196,13 @@ def prune_superseded(current: Entry, spec: str) -> list[Path]:
         except (OSError, ValueError):
             continue
         lock = d.parent / f"{d.name}.lock"
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = lock_file(lock, wait=False)
+        if fd is None:
+            continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             shutil.rmtree(d, ignore_errors=True)
-            lock.unlink(missing_ok=True)  # its key is never asked for again: no lock file left behind
+            lock.unlink(missing_ok=True)  # unlinked while held: a waiter re-locks the new file (lock_file)
             removed.append(d)
-        except BlockingIOError:
-            pass
         finally:
             os.close(fd)
     return removed

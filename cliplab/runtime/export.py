@@ -9,13 +9,12 @@ A tower may trace an equivalent `export_module` and ask for ONNX Runtime's trans
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from cliplab.data.atomic import atomic_path, atomic_replace
 from cliplab.errors import CliplabError
 
 DEFAULT_OPSET = 17
@@ -70,12 +69,6 @@ def check_graph(path: Path, tower, inputs: dict[str, np.ndarray], tol: float = M
     return diff
 
 
-def export_tower(tower, path: Path, opset: int = DEFAULT_OPSET) -> Path:
-    """`Tower.export_onnx`: see `export_checked`."""
-    export_checked(tower, path, opset)
-    return Path(path)
-
-
 def export_checked(tower, path: Path, opset: int = DEFAULT_OPSET) -> float:
     """Trace `tower.torch_module()` into `path` (atomically), then check it against torch on the
     example inputs of two batch sizes (a shape baked into the graph shows up as a mismatch).
@@ -88,33 +81,28 @@ def export_checked(tower, path: Path, opset: int = DEFAULT_OPSET) -> float:
     example = tower.example_inputs(2)
     names = list(example)
     module = tower.export_module().eval()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in example.values()),
-                tmp,
-                input_names=names,
-                output_names=[tower.output_name],
-                dynamic_axes=_dynamic_axes(names, tower.output_name, text),
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        diff = max(check_graph(Path(tmp), tower, tower.example_inputs(n)) for n in (2, 3))
-        diff = _fuse(tower, Path(tmp), diff)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
+        with atomic_path(path, fsync=False) as tmp:  # a cache entry's manifest (written last) commits it
+            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    module,
+                    tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in example.values()),
+                    tmp,
+                    input_names=names,
+                    output_names=[tower.output_name],
+                    dynamic_axes=_dynamic_axes(names, tower.output_name, text),
+                    opset_version=opset,
+                    do_constant_folding=True,
+                    dynamo=False,
+                )
+            diff = max(check_graph(Path(tmp), tower, tower.example_inputs(n)) for n in (2, 3))
+            diff = _fuse(tower, Path(tmp), diff)
     except ExportError:
         raise
     except Exception as e:  # noqa: BLE001 the exporter raises anything; the user needs one line
         msg = " ".join(str(e).split())[:300]
         raise ExportError(f"cannot export the {tower.modality} tower {tower.name!r} to ONNX: {msg}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return diff
 
 
@@ -131,7 +119,7 @@ def _fuse(tower, graph: Path, diff: float) -> float:
         if not fuse_transformer(graph, fused, **hints):
             return diff
         fused_diff = max(check_graph(fused, tower, tower.example_inputs(n)) for n in (2, 3))
-        os.replace(fused, graph)
+        atomic_replace(fused, graph)
         return fused_diff
     except Exception:  # noqa: BLE001 an optimizer that cannot handle a graph leaves it unfused
         return diff

@@ -15,10 +15,12 @@ from functools import cache, lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from cliplab.data.digest import file_digest
+from cliplab.errors import ModelSpecError
+from cliplab.models import specs
+
 BIG_FILE = 64 << 20
-DEFAULT_CLIP = "openai/clip-vit-base-patch32"  # = cliplab.models.registry.DEFAULT_CLIP (no torch import here)
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-LITE_DIR = MODELS_DIR / "weights" / "lite"
 # Python packages whose files (weights) and version shape each built-in tower family.
 TOWER_PACKAGES = {
     "efficientnet": [
@@ -45,15 +47,14 @@ HF_FILES = (
 )
 
 
-def file_digest(path: Path) -> str:
+def source_stamp(path: Path) -> str:
+    """A small file's content digest; a big one's size + mtime (hashing GBs on every start costs seconds)."""
     st = path.stat()
-    if st.st_size >= BIG_FILE:
-        return f"{st.st_size}:{st.st_mtime_ns}"
-    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    return f"{st.st_size}:{st.st_mtime_ns}" if st.st_size >= BIG_FILE else file_digest(path)
 
 
 def _files(folder: Path, names) -> list[str]:
-    return [f"{n}={file_digest(folder / n)}" for n in names if (folder / n).is_file()]
+    return [f"{n}={source_stamp(folder / n)}" for n in names if (folder / n).is_file()]
 
 
 @cache
@@ -114,53 +115,30 @@ def _checkpoint_sources(folder: Path) -> list[str] | None:
     return parts + _packages(["efficientnet", "minilm"])
 
 
-def _hub_snapshot(hub_id: str) -> Path | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        f = try_to_load_from_cache(hub_id, "config.json")
-    except Exception:  # noqa: BLE001 malformed id, no hub library
-        return None
-    return Path(f).parent if isinstance(f, str) else None
-
-
 def _hf_sources(spec: str) -> list[str] | None:
     p = Path(spec).expanduser()
-    folder = p if p.is_dir() else _hub_snapshot(spec)
+    folder = p if p.is_dir() else specs.hub_snapshot(spec)
     if folder is None or not (folder / "config.json").is_file():
         return None
     return [f"hf:{spec}"] + _files(folder, HF_FILES)
 
 
-def resolve_auto(spec: str) -> str:
-    """`auto` → the default CLIP when it is in the HF cache, else `lite` (as the registry does)."""
-    if spec != "auto":
-        return spec
-    snap = _hub_snapshot(DEFAULT_CLIP)
-    ok = snap is not None and any((snap / w).is_file() for w in ("model.safetensors", "pytorch_model.bin"))
-    return DEFAULT_CLIP if ok else "lite"
-
-
 def sources(spec: str) -> list[str] | None:
-    """What a spec's vectors are made from, or None when this table does not know it (→ torch)."""
-    spec = resolve_auto(spec.strip())
-    if spec == "lite":
-        if (LITE_DIR / "cliplab.json").is_file():
-            return ["lite"] + (_checkpoint_sources(LITE_DIR) or [])
-        return ["lite=conse"] + _packages(["efficientnet", "minilm"])
-    if spec == "conse" or spec.startswith("conse:"):
-        return [spec] + _packages(["efficientnet", "minilm"])
-    if spec == "preclip" or spec.startswith("preclip:"):
-        return None  # fitted on the data it embeds: runs on torch (see select.py)
-    p = Path(spec).expanduser()
-    if p.is_dir():
-        if (p / "cliplab.json").is_file():
-            src = _checkpoint_sources(p)
-            return None if src is None else [f"ckpt:{p.resolve()}"] + src
-        return _hf_sources(str(p.resolve()))
-    if "/" in spec and not spec.startswith((".", "/", "~")):
-        return _hf_sources(spec)
-    return None
+    """What a spec's vectors are made from, or None when there is no ONNX export for it (→ torch)."""
+    try:
+        s = specs.parse(spec)
+    except ModelSpecError:
+        return None  # the torch loader says what is wrong with it
+    if s.kind == "lite":
+        return ["lite"] + (_checkpoint_sources(specs.lite_dir()) or [])
+    if s.kind == "conse":
+        return [s.text] + _packages(["efficientnet", "minilm"])
+    if s.kind == "checkpoint":
+        src = _checkpoint_sources(s.path)
+        return None if src is None else [f"ckpt:{s.path}"] + src
+    if s.kind in ("hf-folder", "hub"):
+        return _hf_sources(s.text)
+    return None  # preclip: fitted on the data it embeds, runs on torch (select.py)
 
 
 def cache_key(spec: str, opset: int) -> str | None:

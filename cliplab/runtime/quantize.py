@@ -10,11 +10,12 @@ graph is used, and the reason is recorded (and shown in the encoder's descriptio
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from cliplab.data.atomic import atomic_replace
 
 MIN_MEAN_COSINE = 0.999
 MIN_COSINE = 0.99
@@ -62,7 +63,7 @@ def quantize_dynamic_int8(src: Path, dst: Path, per_channel: bool = True) -> Non
             op_types_to_quantize=["MatMul", "Gemm", "Attention"],  # Attention: fused ViT layers (fuse.py)
             extra_options={"DefaultTensorType": 1},  # FLOAT, for outputs of fused ops shape inference skips
         )
-        os.replace(out, dst)
+        atomic_replace(out, dst)
 
 
 def make_int8(src: Path, dst: Path, inputs: dict[str, np.ndarray], output: str, keep_cnn_fp32: bool = True) -> dict:

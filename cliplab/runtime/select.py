@@ -18,16 +18,17 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cliplab.data.atomic import atomic_copy, atomic_write_bytes
 from cliplab.errors import CliplabError
-from cliplab.models.base import Encoder
-from cliplab.runtime import keys
-from cliplab.runtime.cache import Entry, atomic_copy, atomic_write, prune_superseded
+from cliplab.models import specs
+from cliplab.models.core.base import Encoder
+from cliplab.runtime import keys, without_runtime
+from cliplab.runtime.cache import Entry, prune_superseded
 from cliplab.runtime.device import check_device, ort_device, torch_device
 from cliplab.runtime.export import DEFAULT_OPSET, export_checked
 
 RUNTIMES = ("auto", "torch", "onnx")
 PRECISIONS = ("fp32", "int8")
-RUNTIME_KEYS = ("runtime", "precision", "device")
 SAMPLE_TEXTS = [
     "a photo of a dog.",
     "a red car parked on a quiet street at night",
@@ -64,10 +65,10 @@ def _stderr(msg: str) -> None:
 
 def load_torch(spec: str, device: str = "auto", note: str | None = None) -> Encoder:
     """The torch encoder of a spec (the registry's own loader), tagged with the runtime that runs it."""
-    from cliplab.models import registry
+    from cliplab.models import loader
 
     dev = torch_device(device)
-    enc = registry.load_encoder(spec)
+    enc = loader.load_encoder(spec)
     if dev != "cpu":
         try:
             enc.to(dev)
@@ -130,7 +131,8 @@ def load(
         return load_torch(spec, device, note="this model has no towers to export: runs on torch")
     from cliplab.runtime.session import OnnxEncoder
 
-    return OnnxEncoder(entry, keys.resolve_auto(spec), precision, dev, repair=lambda: prepare(force=True))
+    name = specs.resolve_auto() if spec == "auto" else spec
+    return OnnxEncoder(entry, name, precision, dev, repair=lambda: prepare(force=True))
 
 
 # --- building an entry (torch is imported here, once per model) -------------------------------------
@@ -164,7 +166,7 @@ def build_entry(entry: Entry, spec: str, opset: int = DEFAULT_OPSET) -> dict | N
             "max_abs_diff": diff,
             "graphs": {"fp32": entry.graph_record(f"{side}.onnx")},
         }
-    identity = {k: v for k, v in enc.describe().items() if k not in RUNTIME_KEYS}
+    identity = without_runtime(enc.describe())
     m = entry.write_manifest(
         {
             "spec": spec,
@@ -207,7 +209,7 @@ def _store_tokenizer(entry: Entry, tower, cfg: dict) -> None:
         backend = getattr(getattr(tower, "tokenizer", None), "backend_tokenizer", None)
         if backend is None:
             raise CliplabError(f"{tower.name}: no tokenizer.json to run the text tower without torch")
-        atomic_write(entry.path("tokenizer.json"), backend.to_str().encode())
+        atomic_write_bytes(entry.path("tokenizer.json"), backend.to_str().encode())
     cfg["tokenizer_file"] = "tokenizer.json"
     if "pad_id" not in cfg:
         tok = tower.tokenize(["a", "a much longer sentence than the first one"])
@@ -220,7 +222,7 @@ def _save_inputs(entry: Entry, side: str, inputs: dict[str, np.ndarray]) -> None
 
     buf = io.BytesIO()
     np.savez(buf, **inputs)
-    atomic_write(entry.path(f"{side}.inputs.npz"), buf.getvalue())
+    atomic_write_bytes(entry.path(f"{side}.inputs.npz"), buf.getvalue())
 
 
 def synthetic_images(n: int = 8, size: int = 320, seed: int = 0) -> list[Image.Image]:

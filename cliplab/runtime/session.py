@@ -3,8 +3,8 @@
 `OnnxTower` implements the `Tower` interface from a cache entry: images are preprocessed with the
 stored `ResizeCropNormalize` settings (numpy + PIL), texts are tokenised with the `tokenizers`
 library from the stored tokenizer.json, and the graph runs in an `InferenceSession` created on
-first use (a text search never creates the image session). `OnnxEncoder` puts two of them behind
-the `Encoder` interface; its `describe()` is the torch model's identity (so an index built with
+first use (a text search never creates the image session). `OnnxEncoder` is the `TowerEncoder`
+of two of them; its `describe()` is the torch model's identity (so an index built with
 one runtime is searchable with the other) plus the runtime, precision and device that ran.
 """
 
@@ -18,14 +18,13 @@ import numpy as np
 from PIL import Image
 
 from cliplab.errors import CliplabError
-from cliplab.models.base import Encoder, l2_normalize
-from cliplab.models.preprocess import ResizeCropNormalize
-from cliplab.models.tower import Model, Tower
+from cliplab.models.core.preprocess import ResizeCropNormalize
+from cliplab.models.core.tower import Model, Tower, TowerEncoder
+from cliplab.runtime import without_runtime
 from cliplab.runtime.cache import Entry
 from cliplab.runtime.device import batch_parallelism, cpu_threads, ort_providers
 
 TEXT_BATCH = 256
-RUNTIME_KEYS = ("runtime", "precision", "device")  # describe() keys that do not change the vectors
 
 
 def preprocess_from_config(cfg: dict) -> ResizeCropNormalize:
@@ -194,8 +193,8 @@ def _make_session(graph: str | bytes, device: str, threads: int | None = None):
     return ort.InferenceSession(graph, opts, providers=ort_providers(device))
 
 
-class OnnxEncoder(Encoder):
-    """An `Encoder` over a cache entry's two graphs. `model` is the `Model` of its two OnnxTowers."""
+class OnnxEncoder(TowerEncoder):
+    """The `TowerEncoder` of a cache entry's two graphs: the same encoder, its towers OnnxTowers."""
 
     def __init__(
         self,
@@ -206,41 +205,27 @@ class OnnxEncoder(Encoder):
         repair: Callable[[], dict] | None = None,
     ):
         m = entry.manifest
-        self.entry, self.name, self.device = entry, name, device
-        self.dim, self.logit_scale = int(m["dim"]), float(m["logit_scale"])
+        self.entry, self.device = entry, device
         self.image = OnnxTower(entry, "image", precision, device, repair)
         self.text = OnnxTower(entry, "text", precision, device, repair)
+        meta = {"runtime": "onnx", "cache": str(entry.dir)}
+        super().__init__(Model(self.image, self.text, name, int(m["dim"]), float(m["logit_scale"]), meta))
         self.image_batch_size = max(self.image.batch_size, 32)  # ORT is fastest at 32 (docs/measurements)
-        self.model = Model(
-            self.image,
-            self.text,
-            name=name,
-            dim=self.dim,
-            logit_scale=self.logit_scale,
-            meta={"runtime": "onnx", "cache": str(entry.dir)},
-        )
+
+    def to(self, device: str) -> OnnxEncoder:
+        """The device is chosen when the sessions are made (`runtime.load(device=)`)."""
+        if device != self.device:
+            raise CliplabError(
+                f"{self.name}: load it with device={device!r} to run there (ONNX sessions are per device)"
+            )
+        return self
 
     @property
     def precision(self) -> dict:
         return {"image": self.image.precision, "text": self.text.precision}
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return self.image.preprocess(image)
-
-    def preprocess_into(self, image: Image.Image, out: np.ndarray) -> None:
-        self.image.preprocess_into(image, out)
-
-    def encode_image_batch(self, batch: np.ndarray) -> np.ndarray:
-        return self.image.encode(batch)
-
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        return l2_normalize(self.text.encode(texts))
-
     def describe(self) -> dict:
-        identity = {k: v for k, v in self.entry.manifest["identity"].items() if k not in RUNTIME_KEYS}
+        identity = without_runtime(self.entry.manifest["identity"])
         return {
             **identity,
             "model": self.name,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.core.base import Encoder, l2_normalize
 from cliplab.serve.batching import MicroBatcher
 
 

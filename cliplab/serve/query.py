@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from cliplab.errors import ImageError
-from cliplab.models.base import l2_normalize
+from cliplab.models.core.base import l2_normalize
 from cliplab.serve.errors import ApiError, NotFound, TooLarge  # noqa: F401 (the routes import them from here)
 from cliplab.serve.sources import Match, Source
 from cliplab.serve.state import ServerState

@@ -119,6 +119,20 @@ async def read_upload(upload: UploadFile, state: ServerState) -> bytes:
     return data
 
 
+def merge_query(request: Request, form: dict) -> dict:
+    """Form fields, with what the URL's query string gives for the same names: either may carry a
+    parameter, and when both do they must agree (a silent winner would hide a client's mistake)."""
+    merged = dict(form)
+    for key in form:
+        url = request.query_params.get(key)
+        if url is None:
+            continue
+        if form[key] is not None and form[key] != url:
+            raise ApiError(f"{key} is given twice with different values: {url!r} in the URL, {form[key]!r} in the form")
+        merged[key] = url
+    return merged
+
+
 @router.post("/search")
 async def search_post(
     request: Request,
@@ -131,20 +145,24 @@ async def search_post(
     glob: str | None = Form(None),
     state: ServerState = Depends(get_state),
 ) -> dict:
-    """Image (multipart field `image`) → similar images."""
+    """Image (multipart field `image`) → similar images. Parameters as form fields or in the URL."""
+    p = merge_query(
+        request,
+        {"collection": collection, "n": n, "offset": offset, "threshold": threshold, "under": under, "glob": glob},
+    )
     raw = await read_upload(image, state)
     name = image.filename or "image"
     return await run_in_threadpool(
         run_search,
         state,
         base_url(request),
-        collection,
+        p["collection"],
         name,
-        n,
-        offset,
-        threshold,
-        under,
-        glob,
+        p["n"],
+        p["offset"],
+        p["threshold"],
+        p["under"],
+        p["glob"],
         image=raw,
         image_name=name,
     )
@@ -188,29 +206,31 @@ def classify(
     shared = state.encoder_for(src)
     rows: list[dict] = []
     vecs: list[np.ndarray] = []
+    # every row has the same keys: name, id (None for an upload), error (None when ok), predictions
     for name, raw in uploads:
         try:
             vecs.append(shared.encode_image(load_upload(raw, state, name)))
-            rows.append({"name": name})
+            rows.append({"name": name, "id": None, "error": None, "predictions": []})
         except ApiError as e:
             if e.status == 413:
                 raise
-            rows.append({"name": name, "error": str(e)})
+            rows.append({"name": name, "id": None, "error": str(e), "predictions": []})
     stored = src.vectors([i for i in (parse_id(x) for x in ids) if i is not None])
     names = src.items(list(stored))
     for x in ids:
         i = parse_id(x)
         if i in stored and i in names:
             vecs.append(stored[i])
-            rows.append({"name": names[i].path, "id": i})
+            rows.append({"name": names[i].path, "id": i, "error": None, "predictions": []})
         else:
-            rows.append({"name": str(x), "error": f"no indexed image with id {x!r} in collection {src.name!r}"})
+            missing = f"no indexed image with id {x!r} in collection {src.name!r}"
+            rows.append({"name": str(x), "id": None, "error": missing, "predictions": []})
     if vecs:
         cls = class_embeddings(shared.encoder, labels, templates)
         best = top_k(zero_shot_probs(np.stack(vecs), cls, shared.encoder.logit_scale), labels, k)
         it = iter(best)
         for row in rows:
-            if "error" not in row:
+            if row["error"] is None:
                 row["predictions"] = [{"label": lab, "prob": round(p, 6)} for lab, p in next(it)]
     return {
         "model": src.model,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cliplab.errors import CliplabError
-from cliplab.models.base import Encoder
+from cliplab.models.core.base import Encoder
 from cliplab.serve.encoders import EncoderPool, SharedEncoder
 from cliplab.serve.errors import NotFound
 from cliplab.serve.sources import FolderSource, ShardsSource, Source

@@ -8,10 +8,11 @@ is read-only the thumbnail is still made, just not kept.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 from PIL import Image
+
+from cliplab.data.atomic import atomic_write_bytes
 
 
 def file_tag(path: Path, fid: int) -> str:
@@ -39,9 +40,7 @@ def thumbnail(path: Path, fid: int, cache: Path, size: int = 256, max_pixels: in
         for old in cache.glob(f"{fid}-{size}-*.jpg"):  # the thumbnail of an earlier version of the file
             if old.name != target.name:
                 old.unlink(missing_ok=True)
-        tmp = cache / f".{key}.{os.getpid()}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, target)  # atomic: a concurrent request reads the old or the new, never half
+        atomic_write_bytes(target, data)  # a concurrent request reads the old or the new, never half
     except OSError:
         pass
     return data, f'"t{key}"'

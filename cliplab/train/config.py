@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from cliplab.errors import CliplabError, TrainError  # noqa: F401  (TrainError: importable from here too)
-from cliplab.models.heads import HEAD_KINDS, head_config
+from cliplab.models.trained.heads import HEAD_KINDS, head_config
 
 VIEWS = ("center", "flip", "crop", "lowres")
 IMAGE_INPUTS = ("pooled", "logits", "conse")

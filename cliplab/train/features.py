@@ -4,6 +4,10 @@ One SQLite file per (tower, preprocessing, view); rows keyed by file path + size
 file is recomputed) or by the text itself. Failed images are reported, never cached. Views are
 deterministic image variants (flip, crop, low resolution) cached like the plain image, so
 augmentation costs nothing per epoch.
+
+Beside each `<digest>.sqlite`: `<digest>.json` (what it holds, for `cliplab cache`) and
+`<digest>.lock`, held shared while the store is open so `cliplab cache clean` never deletes a store
+in use; its mtime is the store's "last used" (runtime.cache.mark_used).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from cliplab.models.base import Encoder
+from cliplab.models.core.base import Encoder
 from cliplab.pipeline import iter_image_batches
 from cliplab.progress import progress_bar
 
@@ -59,11 +63,18 @@ def file_key(path: str) -> str:
 
 
 class FeatureStore:
-    """key → float32 vector, in one SQLite file (safe to share between runs; WAL for concurrency)."""
+    """key → float32 vector, in one SQLite file (safe to share between runs; WAL for concurrency).
+    `about` ({"model": …}) is written once to the .json beside it, for `cliplab cache`."""
 
-    def __init__(self, path: Path, dim: int):
+    def __init__(self, path: Path, dim: int, about: dict | None = None):
+        from cliplab.runtime.cache import lock_file, mark_used
+
         self.path, self.dim = Path(path), int(dim)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_suffix(".lock")
+        self._lock = lock_file(lock, exclusive=False)  # shared: many runs may read one store
+        mark_used(lock)
+        if about is not None and not self.path.with_suffix(".json").exists():
+            _write_about(self.path.with_suffix(".json"), about)
         self.db = sqlite3.connect(str(self.path), timeout=60)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS features (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
@@ -88,10 +99,23 @@ class FeatureStore:
 
     def close(self) -> None:
         self.db.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
-def _store(cache_dir: Path, namespace: str, dim: int) -> FeatureStore:
-    return FeatureStore(Path(cache_dir) / f"{_digest(f'v{SCHEMA}|{namespace}')[:20]}.sqlite", dim)
+def _write_about(path: Path, about: dict) -> None:
+    from cliplab.data.atomic import atomic_write_json
+
+    try:
+        atomic_write_json(path, about)
+    except OSError:  # only `cliplab cache` reads it
+        pass
+
+
+def _store(cache_dir: Path, namespace: str, dim: int, model: str = "?") -> FeatureStore:
+    path = Path(cache_dir) / f"{_digest(f'v{SCHEMA}|{namespace}')[:20]}.sqlite"
+    return FeatureStore(path, dim, {"model": model, "namespace": namespace})
 
 
 class _ViewEncoder(Encoder):
@@ -133,7 +157,10 @@ def image_features(
     """Features of every image (NaN rows for failures) + {index: reason} for the failed ones."""
     enc = _ViewEncoder(tower, view)
     store = _store(
-        Path(cache_dir or default_cache_dir()), f"image|{tower.id}|{view}@{VIEW_REVISION.get(view, 1)}", enc.dim
+        Path(cache_dir or default_cache_dir()),
+        f"image|{tower.id}|{view}@{VIEW_REVISION.get(view, 1)}",
+        enc.dim,
+        f"{tower.spec} (image, {view})",
     )
     flat = np.full((len(paths), enc.dim), np.nan, np.float32)
     failed: dict[int, str] = {}
@@ -167,7 +194,7 @@ def text_features(
     tower, texts: Sequence[str], cache_dir: str | Path | None = None, progress: bool = True, batch_size: int = 256
 ) -> dict[str, np.ndarray]:
     dim = sum(tower.feature_dims.values())
-    store = _store(Path(cache_dir or default_cache_dir()), f"text|{tower.id}", dim)
+    store = _store(Path(cache_dir or default_cache_dir()), f"text|{tower.id}", dim, f"{tower.spec} (text)")
     keys = [_digest(t) for t in texts]
     flat = np.zeros((len(texts), dim), np.float32)
     try:

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from cliplab.models.checkpoint import (
+from cliplab.models.trained.checkpoint import (
     atomic_write_bytes,
     atomic_write_json,
     build_encoder,

@@ -12,7 +12,7 @@ def plot_metrics(history: list[dict], path: str | Path) -> Path:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    from cliplab.models.checkpoint import atomic_write_bytes
+    from cliplab.data.atomic import atomic_write_bytes
 
     validated = any("t2i_R@1" in h for h in history)
     fig = Figure(figsize=(11, 4) if validated else (5, 4))

@@ -56,7 +56,7 @@ def seed_dataset(shared, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory):
     from cliplab.data.shared import shared_path
-    from cliplab.models.clip_hf import build_random_clip
+    from cliplab.models.backends.clip_hf import build_random_clip
 
     cfg = shared_path("models", "clip-vit-b32-config")
     if cfg is None:

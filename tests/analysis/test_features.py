@@ -12,9 +12,9 @@ from cliplab.analysis.features import extract_features
 from cliplab.cli import app
 from cliplab.data.images import load_image
 from cliplab.errors import CliplabError
-from cliplab.models.base import l2_normalize
-from cliplab.models.feature_maps import vit_feature_map
-from cliplab.models.layer_features import LayerFeatures
+from cliplab.models.core.base import l2_normalize
+from cliplab.models.features.feature_maps import vit_feature_map
+from cliplab.models.features.layer_features import LayerFeatures
 from tests.helpers import ToyEncoder, make_bad_files
 
 
@@ -26,7 +26,7 @@ def photos(shared):
 def test_head_avg_equals_tower_pooled_features(lite_encoder, photos):
     feats, res = extract_features(lite_encoder, photos, layer="head", pooling="avg")
     batch = np.stack([lite_encoder.preprocess(load_image(p)) for p in photos])
-    from cliplab.models.pretrained import efficientnet
+    from cliplab.models.backends.pretrained import efficientnet
 
     pooled, _ = efficientnet("lite0").run(batch)  # the frozen EfficientNet-Lite0 inside `lite`
     assert feats.shape == (5, 1280) and res.n_ok == 5
@@ -79,7 +79,7 @@ def test_bad_layer_pooling_and_model():
     with pytest.raises(CliplabError, match="no EfficientNet or CLIP ViT"):
         LayerFeatures(ToyEncoder(), "head", "gem")
     with pytest.raises(CliplabError, match="layer must be"):
-        from cliplab.models.feature_maps import parse_layer
+        from cliplab.models.features.feature_maps import parse_layer
 
         parse_layer("middle")
 

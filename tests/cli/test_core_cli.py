@@ -69,7 +69,7 @@ def test_embed_texts_and_similarity(photos, tmp_path, lite_encoder):
     assert r.exit_code == 0, r.output
     assert np.load(tmp_path / "t" / "text_embeddings.npy").shape == (3, lite_encoder.dim)
     assert list(pd.read_csv(tmp_path / "t" / "text_metadata.csv")["text"])[1] == "a child on a playground"
-    r = run("similarity", "--images", photos, "--texts", caps, "--out", tmp_path / "sim.csv")
+    r = run("similarity", photos, "--texts", caps, "--out", tmp_path / "sim.csv")
     assert r.exit_code == 0, r.output
     sim = pd.read_csv(tmp_path / "sim.csv", index_col=0)
     assert sim.shape == (6, 3) and list(sim.columns)[2] == "a man riding a bike"
@@ -84,7 +84,7 @@ def test_classify_json_and_table(shared, lite_encoder):
     preds = out["results"][0]["predictions"]
     assert out["model"] == "lite" and preds[0]["label"] == "goldfish"
     assert sum(p["prob"] for p in preds) == pytest.approx(1.0, abs=1e-4)
-    r = run("classify", img, "--labels", "goldfish,tabby cat", "--templates", "clip80", "-k", "1")
+    r = run("classify", img, "--labels", "goldfish,tabby cat", "--templates", "clip80", "-k", "1", "--format", "table")
     assert r.exit_code == 0 and "goldfish" in r.stdout and "80 template" in r.stdout
 
 

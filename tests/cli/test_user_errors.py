@@ -65,7 +65,7 @@ def test_out_that_is_a_file_fails_before_embedding(toy, pics, tmp_path):
     user_error(run("embed", pics, "--out", taken), "results.txt", "is a file")
     user_error(run("embed", pics, "--out", taken / "sub"), "is a file, not a folder")
     assert toy == [] and taken.read_text() == "keep me"  # no model loaded, nothing overwritten
-    user_error(run("similarity", "--images", pics, "--texts", taken, "--out", pics), "is a folder")
+    user_error(run("similarity", pics, "--texts", taken, "--out", pics), "is a folder")
     user_error(run("features", pics, "--out", taken), "results.txt", "is a file")
     user_error(run("analyze", pics, "--out", taken), "results.txt", "is a file")
     assert toy == [] and taken.read_text() == "keep me"
@@ -80,7 +80,7 @@ def test_out_that_is_a_file_fails_before_embedding(toy, pics, tmp_path):
         (("classify", "PICS", "--labels", "a,b", "-k", "0"), "-k"),
         (("features", "PICS", "--out", "OUT", "--pca", "0"), "--pca"),
         (("analyze", "PICS", "--clusters", "1"), "--clusters"),
-        (("eval", "probe", "--data", "PICS", "--draws", "0"), "--draws"),
+        (("eval", "probe", "PICS", "--draws", "0"), "--draws"),
     ],
 )
 def test_numeric_options_checked_at_parse_time(toy, pics, tmp_path, args, culprit):
@@ -110,7 +110,7 @@ def test_eval_zeroshot_on_one_class_is_an_error(toy, pics, tmp_path):
     pd.DataFrame({"path": [str(p) for p in sorted(pics.iterdir())], "label": "red"}).to_csv(
         tmp_path / "one.csv", index=False
     )
-    user_error(run("eval", "zeroshot", "--data", tmp_path / "one.csv"), "at least two classes", "'red'")
+    user_error(run("eval", "zeroshot", tmp_path / "one.csv"), "at least two classes", "'red'")
     assert toy == []
 
 
@@ -118,19 +118,19 @@ def test_eval_out_file_and_bad_pooling_fail_before_models(toy, pics, tmp_path):
     csv = tmp_path / "labels.csv"
     pd.DataFrame({"path": [str(p) for p in sorted(pics.iterdir())], "label": ["r", "g", "b"]}).to_csv(csv, index=False)
     (tmp_path / "taken").write_text("x")
-    user_error(run("eval", "zeroshot", "--data", csv, "--out", tmp_path / "taken"), "taken")
-    user_error(run("eval", "instance", "--images", csv, "--pooling", "foo"), "--pooling 'foo'", "gem")
+    user_error(run("eval", "zeroshot", csv, "--out", tmp_path / "taken"), "taken")
+    user_error(run("eval", "instance", csv, "--pooling", "foo"), "--pooling 'foo'", "gem")
     assert toy == []
 
 
 def test_csv_with_semicolons_and_bad_encoding(toy, pics, tmp_path):
     rows = "".join(f"{p};{lab}\n" for p, lab in zip(sorted(pics.iterdir()), "rgb"))
     (tmp_path / "semi.csv").write_text("path;label\n" + rows)
-    code, out, err = run("eval", "zeroshot", "--data", tmp_path / "semi.csv", "--json")
+    code, out, err = run("eval", "zeroshot", tmp_path / "semi.csv", "--json")
     assert code == 0, err
     assert json.loads(out)["results"]["lite"]["n"] == 3
     (tmp_path / "latin.csv").write_bytes("path,label\nx.jpg,caf\xe9\n".encode("latin-1"))
-    user_error(run("eval", "zeroshot", "--data", tmp_path / "latin.csv"), "latin.csv", "UTF-8")
+    user_error(run("eval", "zeroshot", tmp_path / "latin.csv"), "latin.csv", "UTF-8")
 
 
 @pytest.mark.parametrize(
@@ -200,7 +200,7 @@ def test_models_lists_without_loading_weights():
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["search", "q", "-n", "0"], ["--top-k", "0 is not in the range x>=1"]),
+        (["search", "q", "-k", "0"], ["--top-k", "0 is not in the range x>=1"]),
         (["serch", "q"], ["No such command 'serch'", "search"]),
         (["index", "--bogus"], ["--bogus", "cliplab index --help"]),
     ],

@@ -18,9 +18,9 @@ from cliplab.data.shards import (
     list_tar,
     read_manifest,
     shard_paths,
-    write_manifest,
-    write_shard,
 )
+from cliplab.data.writers import write_shard
+from cliplab.data.writers import write_shards_manifest as write_manifest
 from cliplab.errors import DataError, ImageError
 from tests.helpers import ToyEncoder, make_image
 

@@ -79,7 +79,7 @@ def test_lite_through_the_cli_then_index_and_search(shared, tmp_path, lite_encod
     lst = tmp_path / "list.txt"
     lst.write_text("\n".join(map(str, photos)))
     run = CliRunner().invoke
-    r = run(app, ["embed", str(lst), "--format", "clip-retrieval", "--out", str(tmp_path / "emb"), "--json"])
+    r = run(app, ["embed", str(lst), "--layout", "clip-retrieval", "--out", str(tmp_path / "emb"), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["ok"] == 5
     r = run(app, ["embed", str(lst), "--out", str(tmp_path / "plain")])

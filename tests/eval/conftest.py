@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.core.base import Encoder, l2_normalize
 
 COLOURS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220)}
 

@@ -30,7 +30,7 @@ def cifar_subset(shared, tmp_path_factory):
 
 def test_zeroshot_cli_reproduces_the_api(conse_encoder, cifar_subset):
     api = evaluate_zeroshot(conse_encoder, cifar_subset)
-    r = runner.invoke(app, ["eval", "zeroshot", "--data", str(cifar_subset), "--model", "conse", "--json"])
+    r = runner.invoke(app, ["eval", "zeroshot", str(cifar_subset), "--model", "conse", "--json"])
     assert r.exit_code == 0, r.output
     cli = json.loads(r.stdout)["results"]["conse"]
     for key in ("top1", "top5", "mean_per_class_recall", "n"):
@@ -50,7 +50,6 @@ def test_retrieval_two_models_one_table(shared, tmp_path):
         [
             "eval",
             "retrieval",
-            "--pairs",
             str(tmp_path / "captions.csv"),
             "--split",
             "test",

@@ -195,3 +195,16 @@ def test_instance_ground_truth_errors(colour_encoder, tmp_path):
     gt.write_text(json.dumps({"images": []}))
     with pytest.raises(DataError, match="imlist, qimlist and gnd"):
         evaluate_instance(colour_encoder, gt)
+
+
+def test_instance_protocol_whose_positives_cannot_be_read(colour_encoder, tmp_path):
+    """Positives listed but unreadable count as none: the error names the protocol and the others."""
+    from cliplab.errors import EvalError
+
+    gt = _revisited(tmp_path)
+    names = json.loads(gt.read_text())["imlist"]
+    for i in (3, 8):  # the two "hard" positives
+        (tmp_path / "jpg" / f"{names[i]}.jpg").write_bytes(b"")
+    with pytest.raises(EvalError, match=r"protocol 'hard'.*--protocol easy or --protocol medium"):
+        evaluate_instance(colour_encoder, gt)
+    assert evaluate_instance(colour_encoder, gt, protocols=["easy"])["protocols"]["easy"]["mAP"] == 1.0

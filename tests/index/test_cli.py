@@ -33,10 +33,10 @@ def run(monkeypatch):
 
 
 def test_search_indexes_first_then_json(run, photos):
-    code, out, _ = run("search", "a red car", "--dir", photos, "-n", 5, "--json", "--model", "tiny-test")
+    code, out, _ = run("search", "a red car", "--dir", photos, "-k", 5, "--json", "--model", "lite")
     assert code == 0
     res = json.loads(out)
-    assert res["model"] == "tiny-test" and res["query"] == "a red car"
+    assert res["model"] == "lite" and res["query"] == "a red car"
     assert [r["rank"] for r in res["results"]] == [1, 2, 3, 4, 5]
     assert all(r["path"].startswith(str(photos)) for r in res["results"])
     scores = [r["score"] for r in res["results"]]
@@ -46,28 +46,28 @@ def test_search_indexes_first_then_json(run, photos):
 def test_index_status_image_search_duplicates(run, photos, tmp_path):
     shutil.copy(photos / "img003.jpg", photos / "copy3.jpg")
     (photos / "bad.jpg").write_bytes(b"")
-    code, out, _ = run("index", photos, "--model", "tiny-test")
+    code, out, _ = run("index", photos, "--model", "lite")
     assert code == 0 and "31 images indexed, 1 failed" in out
     code, out, _ = run("index", photos, "--status", "--json")
     st = json.loads(out)
-    assert (st["indexed"], st["failed"], st["model"]) == (31, 1, "tiny-test")
+    assert (st["indexed"], st["failed"], st["model"]) == (31, 1, "lite")
     assert st["failures"][0]["path"] == "bad.jpg" and st["pending"]["new"] == 0
     code, out, _ = run("index", photos, "--status")
     assert code == 0 and "empty file" in out
-    code, out, _ = run("search", "--image", photos / "img003.jpg", "--dir", photos, "-n", 1, "--json")
+    code, out, _ = run("search", "--image", photos / "img003.jpg", "--dir", photos, "-k", 1, "--json")
     assert json.loads(out)["results"][0]["path"] == str(photos / "copy3.jpg")
     code, out, _ = run("duplicates", photos, "--threshold", ".999", "--json")
     groups = json.loads(out)["groups"]
     assert sorted(groups[0]["paths"]) == [str(photos / "copy3.jpg"), str(photos / "img003.jpg")]
     code, out, _ = run("search", "x", "--dir", photos, "--glob", "copy*", "--json")
     assert [r["path"] for r in json.loads(out)["results"]] == [str(photos / "copy3.jpg")]
-    assert run.loaded == ["tiny-test"] * len(run.loaded)
+    assert run.loaded == ["lite"] * len(run.loaded)
 
 
-def test_errors_are_one_line(run, photos):
-    assert run("index", photos, "--model", "tiny-test")[0] == 0
-    code, _, err = run("search", "x", "--dir", photos, "--model", "conse")
-    assert code == 2 and "built with model 'tiny-test'" in err and "--reindex" in err
+def test_errors_are_one_line(run, photos, tmp_path):
+    assert run("index", photos, "--index", tmp_path / "idx")[0] == 0
+    code, _, err = run("search", "x", "--index", tmp_path / "idx", "--model", "conse")  # one index, one model
+    assert code == 2 and "built with model 'lite'" in err and "--reindex" in err
     code, _, err = run("search", "--dir", photos)
     assert code == 2 and "QUERY" in err
     code, _, err = run("search", "x", "--dir", photos / "nope")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,8 +57,8 @@ def assert_consistent(col) -> set[str]:
     return ok
 
 
-def rerun_and_check(folder, index_dir, committed_before: int):
-    col = Collection(folder, index_dir=index_dir, encoder=TinyEncoder())
+def rerun_and_check(folder, index_dir, committed_before: int, **how):
+    col = Collection(folder, index_dir=index_dir, **(how or {"encoder": TinyEncoder()}))
     s = col.update()
     assert s.embedded == N_GOOD - committed_before
     ok = assert_consistent(col)
@@ -100,3 +103,43 @@ def test_sigkill_mid_batch_while_searching(folder, tmp_path):
     committed = assert_consistent(Collection(folder, index_dir=idx, encoder=TinyEncoder()))
     assert len(committed) < N_GOOD
     rerun_and_check(folder, idx, len(committed))
+
+
+def committed_files(index_dir) -> int:
+    try:
+        con = sqlite3.connect(f"file:{index_dir / 'catalog.db'}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+@pytest.mark.parametrize("command", ["index", "search"])  # explicit, and implicit (search of a new folder)
+def test_ctrl_c_says_what_was_kept_and_a_rerun_finishes(folder, tmp_path, command):
+    idx = tmp_path / "idx"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "CLIPLAB_THREADS": "1"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tests.index.interrupt_child", command, str(folder), str(idx), "0.5"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while committed_files(idx) < 4:  # a few batches in
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    said = re.search(r"interrupted: (\d+) of 26 new or changed images indexed and kept; run again to finish", err)
+    assert said and "Traceback" not in err, err
+    kept = int(said.group(1))
+    tiny = {"loader": lambda spec: TinyEncoder()}  # the CLI's index records lite; tiny stands in for it
+    col = Collection(folder, index_dir=idx, **tiny)
+    assert 4 <= kept < 26 and sum(col.catalog.counts().values()) == kept  # exactly what it said
+    committed = assert_consistent(col)
+    rerun_and_check(folder, idx, len(committed), **tiny)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cliplab.data.shards import write_manifest, write_shard
+from cliplab.data.writers import write_shard
+from cliplab.data.writers import write_shards_manifest as write_manifest
 from cliplab.errors import DataError, IndexMismatchError
 from cliplab.index.large import build_from_embeddings, choose_kind
 from cliplab.index.shards import ShardsIndex, is_shards_index

@@ -21,8 +21,8 @@ def run(monkeypatch):
     monkeypatch.setattr(cli_index, "load_model", lambda spec, *a, **k: TinyEncoder())
     runner = CliRunner()
 
-    def invoke(*args):
-        res = runner.invoke(app, [str(a) for a in args])
+    def invoke(*args, input=None):
+        res = runner.invoke(app, [str(a) for a in args], input=input)
         return res.exit_code, res.stdout, res.stderr
 
     return invoke
@@ -54,7 +54,7 @@ def test_search_with_index_uses_its_folder_not_the_current_one(run, photos, shar
     copy_images(shared, elsewhere / "private", 3)
     (elsewhere / "private" / "img000.jpg").rename(elsewhere / "private" / "secret.jpg")
     monkeypatch.chdir(elsewhere)
-    code, out, _ = run("search", "a red car", "--index", idx, "-n", 3, "--json")
+    code, out, _ = run("search", "a red car", "--index", idx, "-k", 3, "--json")
     assert code == 0
     res = json.loads(out)
     assert res["folder"] == str(photos) and all(r["path"].startswith(str(photos)) for r in res["results"])
@@ -69,16 +69,30 @@ def test_index_option_without_catalog_is_an_error(run, tmp_path, monkeypatch):
     assert not (tmp_path / "nothing" / "catalog.db").exists()
 
 
-def test_implicit_index_is_announced_and_huge_ones_refused(run, photos, index_home, monkeypatch):
-    monkeypatch.setattr(cli_index, "IMPLICIT_MAX", 10)
+def test_first_implicit_index_of_a_big_folder_needs_yes_off_a_terminal(run, photos, shared, index_home, monkeypatch):
+    monkeypatch.setattr(cli_index, "ASK_ABOVE", 10)  # 1,000 in use; 10 keeps the folder small
     monkeypatch.chdir(photos)
     code, out, err = run("search", "a red car")
-    user_error(code, err, "30 new or changed images", "--yes", "cliplab index")
+    user_error(code, err, "holds 30 images", "--yes", "cliplab index")
     assert not index_home.exists() or not any(index_home.iterdir())  # no empty index left behind
-    code, out, err = run("search", "a red car", "--yes", "-n", 2)
+    code, out, err = run("search", "a red car", "--yes", "-k", 2)
     assert code == 0 and "has no index yet: indexing 30 images" in err
-    code, out, err = run("search", "a red car", "-n", 2)  # indexed now: no note, no refusal
-    assert code == 0 and "no index yet" not in err
+    copy_images(shared, photos / "more", 15)  # an existing index catches up without asking
+    code, out, err = run("search", "a red car", "-k", 2, "--json")
+    assert code == 0 and "no index yet" not in err and len(json.loads(out)["results"]) == 2
+    assert Collection(photos).status()["indexed"] == 45  # the folder's (lite) index
+
+
+def test_on_a_terminal_a_big_first_index_is_asked_for(run, photos, index_home, monkeypatch):
+    monkeypatch.setattr(cli_index, "ASK_ABOVE", 10)
+    monkeypatch.setattr(cli_index, "_is_terminal", lambda: True)
+    code, _, err = run("search", "a red car", "--dir", photos, input="n\n")
+    assert code == 2 and "Index them now?" in err and "error: not indexed" in err
+    assert not index_home.exists() or not any(index_home.iterdir())
+    code, out, err = run("search", "a red car", "--dir", photos, input="y\n")
+    assert code == 0 and Collection(photos).status()["indexed"] == 30
+    code, out, err = run("index", photos, "--model", "conse")  # explicit: never asks, even for a new index
+    assert code == 0 and "Index them now?" not in err and "30 images indexed" in out
 
 
 def test_status_of_a_never_indexed_folder_creates_nothing(run, photos, index_home):
@@ -113,7 +127,7 @@ def test_broken_links_reported_and_linked_folders_followed(run, photos, shared, 
 @pytest.mark.parametrize(
     "args, culprit",
     [
-        (("search", "q", "-n", "0"), "-n"),
+        (("search", "q", "-k", "0"), "--top-k"),
         (("search", "q", "--threshold", "2"), "--threshold"),
         (("index", "--batch-size", "0"), "--batch-size"),
         (("duplicates", "--threshold", "-3"), "--threshold"),
@@ -145,10 +159,10 @@ def test_under_that_matches_nothing_says_so(run, photos):
 
 
 def test_text_output_names_model_and_index_and_paths_mode(run, photos):
-    code, out, _ = run("search", "q", "--dir", photos, "-n", 3)
+    code, out, _ = run("search", "q", "--dir", photos, "-k", 3, "--format", "table")
     header, *rows = out.splitlines()
     assert "model lite" in header and "index " in header and len(rows) == 3
-    code, out, _ = run("search", "q", "--dir", photos, "-n", 3, "--paths")
+    code, out, _ = run("search", "q", "--dir", photos, "-k", 3, "--paths")
     assert code == 0 and [os.path.isfile(p) for p in out.splitlines()] == [True] * 3
 
 

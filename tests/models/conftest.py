@@ -62,6 +62,6 @@ def clip_config_dir():
 
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory, clip_config_dir):
-    from cliplab.models.clip_hf import build_random_clip
+    from cliplab.models.backends.clip_hf import build_random_clip
 
     return build_random_clip(tmp_path_factory.mktemp("tiny-clip"), clip_config_dir, tiny=True, seed=0)

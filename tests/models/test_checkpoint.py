@@ -10,10 +10,10 @@ from PIL import Image
 
 from cliplab.errors import ModelNotFoundError
 from cliplab.models import load_encoder
-from cliplab.models.backbones import parse_tower_spec
-from cliplab.models.checkpoint import TrainedEncoder, build_encoder, load_checkpoint, save_checkpoint
-from cliplab.models.heads import head_config
-from cliplab.models.registry import lite_checkpoint_dir
+from cliplab.models.specs import lite_dir as lite_checkpoint_dir
+from cliplab.models.trained.backbones import parse_tower_spec
+from cliplab.models.trained.checkpoint import TrainedEncoder, build_encoder, load_checkpoint, save_checkpoint
+from cliplab.models.trained.heads import head_config
 
 TEXTS = ["a dog running on grass", "a red car", ""]
 
@@ -76,8 +76,8 @@ def test_conse_skip_starts_at_conse():
     """An identity-ish start: with the MLP output at zero the image vector is exactly ConSE's."""
     import torch
 
-    from cliplab.models.conse import ConSEEncoder
-    from cliplab.models.heads import head_config as hc
+    from cliplab.models.backends.conse import ConSEEncoder
+    from cliplab.models.trained.heads import head_config as hc
 
     cfg = _config(image_inputs=("pooled",), conse_skip=True, dim=384)
     cfg["text_side"]["head"] = hc("none", 384)
@@ -146,7 +146,7 @@ def test_description_names_the_weights(tmp_path):
 def test_shipped_lite_model():
     """`make lite-model` output ships in the package; `--model lite` must be the trained model."""
     d = lite_checkpoint_dir()
-    assert (d / "cliplab.json").is_file(), f"{d}/cliplab.json missing: run python -m cliplab.train.lite_recipe"
+    assert (d / "cliplab.json").is_file(), f"{d}/cliplab.json missing: run python tools/lite_recipe.py"
     assert (d / "model.safetensors").is_file(), "shipped lite weights missing"
     size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
     assert size <= 10 * 2**20, f"shipped lite model is {size / 2**20:.1f} MB (limit 10 MB)"

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from cliplab.models.clip_export import PatchLinear, VisionExport, cls_layer, vision_fusion
+from cliplab.models.backends.clip_export import PatchLinear, VisionExport, cls_layer, vision_fusion
 
 
 @pytest.fixture(scope="module")
 def encoder(tiny_clip_dir):
-    from cliplab.models.registry import load_encoder
+    from cliplab.models.loader import load_encoder
 
     return load_encoder(str(tiny_clip_dir))
 

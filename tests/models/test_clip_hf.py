@@ -11,9 +11,10 @@ import torch
 from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 
 from cliplab.errors import ModelNotFoundError
-from cliplab.models import clip_hf
-from cliplab.models.base import l2_normalize
-from cliplab.models.clip_hf import HFCLIPEncoder, build_random_clip, is_clip_cached, load_clip
+from cliplab.models.backends import clip_hf
+from cliplab.models.backends.clip_hf import HFCLIPEncoder, build_random_clip, load_clip
+from cliplab.models.core.base import l2_normalize
+from cliplab.models.specs import is_clip_cached
 
 TEXTS = [
     "a photo of a dog",
@@ -26,7 +27,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def encoder(tiny_clip_dir):
-    from cliplab.models.registry import load_encoder
+    from cliplab.models.loader import load_encoder
 
     enc = load_encoder(str(tiny_clip_dir))
     assert isinstance(enc, HFCLIPEncoder)
@@ -151,7 +152,7 @@ def test_uncached_hub_id_offline_is_one_line(monkeypatch):
 
 
 def test_uncached_hub_id_through_registry(monkeypatch):
-    from cliplab.models.registry import load_encoder
+    from cliplab.models.loader import load_encoder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError) as ei:

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 
 from cliplab import classify
-from cliplab.models.conse import conse_combine
-from cliplab.models.imagenet import imagenet_classnames
+from cliplab.models.backends.conse import conse_combine
+from cliplab.models.core.imagenet import imagenet_classnames
 from cliplab.pipeline import embed_images
 from cliplab.zeroshot import class_embeddings, load_templates, zero_shot_probs
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cliplab.models.imagenet import clip80_templates, imagenet_classnames, imagenet_hypernyms
+from cliplab.models.core.imagenet import clip80_templates, imagenet_classnames, imagenet_hypernyms
 
 
 def test_class_names_and_templates():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cliplab.models.pooling import gap, gem, mac, pca_whiten, pool, rmac, rmac_regions
+from cliplab.models.features.pooling import gap, gem, mac, pca_whiten, pool, rmac, rmac_regions
 
 # one image, two channels, 2 × 2 map
 X = np.array([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [1.0, 0.0]]]], np.float32)
@@ -88,7 +88,7 @@ def test_outputs_are_unit_norm_and_keep_the_input_type():
 def test_pca_whitening_decorrelates():
     rng = np.random.default_rng(0)
     d = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
-    from cliplab.models.pooling import fit_pca_whitening
+    from cliplab.models.features.pooling import fit_pca_whitening
 
     pca = fit_pca_whitening(d, dim=4)
     z = pca.transform(d)

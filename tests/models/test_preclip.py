@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cliplab.models.preclip import fit_pca, project
+from cliplab.models.backends.preclip import fit_pca, project
 
 
 def test_project_pads_to_dim_when_few_samples():

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from transformers import CLIPImageProcessorPil
 
-from cliplab.models.preprocess import CLIP_MEAN, CLIP_STD, ResizeCropNormalize, center_crop
+from cliplab.models.core.preprocess import CLIP_MEAN, CLIP_STD, ResizeCropNormalize, center_crop
 
 CASES = {
     "clip-default": dict(shortest_edge=224, crop=224),
@@ -72,7 +72,7 @@ def test_center_crop_pads_extra_row_before():
 
 
 def test_efficientnet_preprocess_keeps_the_whole_short_side():
-    from cliplab.models.pretrained import efficientnet_preprocess
+    from cliplab.models.backends.pretrained import efficientnet_preprocess
 
     # A 32-px thumbnail with a red 4-px frame: a 0.875 centre crop would cut the frame off.
     arr = np.full((32, 32, 3), 255, np.uint8)

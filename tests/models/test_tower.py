@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cliplab.models import load_encoder
-from cliplab.models.base import l2_normalize
-from cliplab.models.tower import Tower, TowerEncoder
+from cliplab.models.core.base import l2_normalize
+from cliplab.models.core.tower import Tower, TowerEncoder
 
 
 def _graph_out(tower: Tower, inputs: dict) -> np.ndarray:
@@ -56,7 +56,7 @@ def test_clip_is_towers(tiny_clip_dir, real_images):
 
 
 def test_fingerprints_change_with_weights(tmp_path, clip_config_dir):
-    from cliplab.models.clip_hf import build_random_clip
+    from cliplab.models.backends.clip_hf import build_random_clip
 
     a = load_encoder(str(build_random_clip(tmp_path / "a", clip_config_dir, tiny=True, seed=0)))
     b = load_encoder(str(build_random_clip(tmp_path / "b", clip_config_dir, tiny=True, seed=1)))

@@ -42,7 +42,7 @@ def fresh_cache(tmp_path, monkeypatch):
 def tiny_clip(tmp_path_factory):
     """A tiny random CLIP with the real tokenizer (from the shared CLIP config, as the model tests use)."""
     from cliplab.data.shared import shared_path
-    from cliplab.models.clip_hf import build_random_clip
+    from cliplab.models.backends.clip_hf import build_random_clip
 
     cfg = shared_path("models", "clip-vit-b32-config")
     if cfg is None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cliplab.data.atomic import atomic_write_bytes as atomic_write
 from cliplab.runtime import keys, load, select
-from cliplab.runtime.cache import Entry, atomic_write, cache_root
+from cliplab.runtime.cache import Entry, cache_root
 
 
 def test_cache_root_honours_env(monkeypatch, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.core.base import Encoder, l2_normalize
 from cliplab.zeroshot import class_cache_key, class_embeddings
 
 

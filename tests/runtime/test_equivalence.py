@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -33,17 +35,28 @@ def test_tiny_clip_fp32_matches_torch(clip_pair, photos, texts):
 
 
 def test_tiny_clip_int8_close_to_torch(clip_pair, photos, texts):
-    torch_enc, _, int8 = clip_pair
-    assert int8.precision == {"image": "int8", "text": "int8"}  # both transformer towers quantised
-    assert runtime_label(int8) == "onnx int8"
-    for got, want in (
-        (int8.encode_images(photos), torch_enc.encode_images(photos)),
-        (int8.encode_texts(texts), torch_enc.encode_texts(texts)),
-    ):
-        cos = _cos(got, want)
-        assert cos.mean() >= 0.999 and cos.min() >= 0.99, (cos.mean(), cos.min())
-    # the int8 graph really is another graph
-    assert int8.image.graph["file"] == "image.int8.onnx" and int8.text.graph["file"] == "text.int8.onnx"
+    """int8 wherever it keeps cosine ≥ 0.999 to fp32 on the check inputs, fp32 (saying why) elsewhere.
+    With today's releases (transformers 5.24, onnx 1.23, onnxruntime 1.24–1.32) the tiny random CLIP
+    misses that line (image 0.9986, text 0.957) where earlier ones passed it, so each tower is held
+    to the branch it took, both checked for real."""
+    torch_enc, fp32, int8 = clip_pair
+    assert runtime_label(int8).startswith("onnx")
+    pairs = {
+        "image": (int8.encode_images(photos), torch_enc.encode_images(photos), fp32.encode_images(photos)),
+        "text": (int8.encode_texts(texts), torch_enc.encode_texts(texts), fp32.encode_texts(texts)),
+    }
+    for side, (got, want, plain) in pairs.items():
+        tower = getattr(int8, side)
+        if tower.precision == "int8":
+            cos = _cos(got, want)
+            assert cos.mean() >= 0.999 and cos.min() >= 0.99, (side, cos.mean(), cos.min())
+            assert tower.graph["file"] == f"{side}.int8.onnx"  # really another graph
+        else:
+            assert re.fullmatch(r"fp32 \(int8 kept fp32: int8 cosine 0\.\d+ < 0\.999\)", tower.precision), (
+                tower.precision
+            )
+            assert tower.graph["file"] == f"{side}.onnx"
+            np.testing.assert_array_equal(got, plain)  # the fp32 graph, not a silently worse one
 
 
 def test_identity_is_the_torch_models(clip_pair):
@@ -79,7 +92,7 @@ def test_lite_int8_is_honest(lite_pair, photos, texts):
 
 def test_tiny_clip_vision_graph_is_fused(clip_pair):
     """The exported ViT runs as ORT's fused Attention ops (QAttention in int8) and its patch
-    embedding as a MatMul: the form that is fast on CPU (cliplab.models.clip_export). The last
+    embedding as a MatMul: the form that is fast on CPU (cliplab.models.backends.clip_export). The last
     layer is computed for the CLS token only, so it is not one of the fused ops."""
     import collections
 
@@ -87,13 +100,12 @@ def test_tiny_clip_vision_graph_is_fused(clip_pair):
 
     torch_enc, fp32, int8 = clip_pair
     layers = torch_enc.model.image.clip.config.vision_config.num_hidden_layers
-    ops = {
-        g: collections.Counter(n.op_type for n in onnx.load(str(fp32.entry.path(g))).graph.node)
-        for g in ("image.onnx", "image.int8.onnx")
-    }
+    graphs = ["image.onnx"] + (["image.int8.onnx"] if int8.image.precision == "int8" else [])
+    ops = {g: collections.Counter(n.op_type for n in onnx.load(str(fp32.entry.path(g))).graph.node) for g in graphs}
     assert ops["image.onnx"]["Attention"] == layers - 1
     assert ops["image.onnx"]["Conv"] == 0 and ops["image.onnx"]["SkipLayerNormalization"] == 0
-    assert ops["image.int8.onnx"]["QAttention"] == layers - 1
+    if "image.int8.onnx" in ops:  # kept only where int8 passed its cosine check (see the test above)
+        assert ops["image.int8.onnx"]["QAttention"] == layers - 1
 
 
 def test_split_batches_equal_whole_batches(clip_pair, photos):

@@ -53,6 +53,22 @@ def test_image_upload_search_ranks_by_colour(client):
     assert r.json()["query"] == "q.png"
 
 
+def test_n_in_the_url_counts_for_get_and_post(client):
+    """`?n=3` works on the image POST as on the GET; the same value in both places is fine, two
+    different values are a 400 naming the parameter (never a silent winner)."""
+    upload = {"image": ("q.png", png_bytes((225, 25, 20)), "image/png")}
+    assert len(client.get("/api/search", params={"q": "red", "n": 3}).json()["results"]) == 3
+    r = client.post("/api/search?n=3", files=upload)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["results"]) == 3
+    assert len(client.post("/api/search", files=upload, data={"n": "2"}).json()["results"]) == 2
+    assert len(client.post("/api/search?n=2", files=upload, data={"n": "2"}).json()["results"]) == 2
+    r = client.post("/api/search?n=3", files=upload, data={"n": "2"})
+    assert r.status_code == 400 and "n is given twice" in r.json()["error"], r.text
+    under = client.post("/api/search?under=sub", files=upload).json()["results"]  # any parameter, not only n
+    assert {x["path"] for x in under} == {"sub/red2.png", "sub/deep/blue.png"}
+
+
 def test_more_like_this_leaves_the_image_out(client):
     ids = ids_by_path(client)
     res = client.get("/api/search", params={"like": ids["red.jpg"]}).json()["results"]
@@ -92,8 +108,9 @@ def test_classify_uploads_and_ids_like_the_library(state_client):
     body = r.json()
     assert body["labels"] == ["red", "green", "blue"] and body["model"] == "toy"
     ok, bad, by_id = body["results"]
-    assert bad["name"] == "notes.png" and "not an image" in bad["error"]
-    assert by_id["name"] == "green.jpg" and by_id["id"] == ids["green.jpg"]
+    assert bad["name"] == "notes.png" and "not an image" in bad["error"] and bad["predictions"] == []
+    assert by_id["name"] == "green.jpg" and by_id["id"] == ids["green.jpg"] and by_id["error"] is None
+    assert all(set(row) == {"name", "id", "error", "predictions"} for row in body["results"])  # one shape
     enc = state.encoders.get("toy").encoder
     cls = class_embeddings(enc, ["red", "green", "blue"], ["a photo of a {}."])
     vec = enc.encode_images([Image.new("RGB", (30, 20), (220, 20, 20))])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -187,6 +188,25 @@ def test_taken_port_is_one_error_line(server, tmp_path):
         timeout=60,
     )
     assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
+
+
+def test_json_is_one_line_once_listening(tmp_path):
+    """`serve --json`: one JSON line on stdout (url, collections, model) when it listens; nothing more."""
+    env = {**os.environ, "CLIPLAB_INDEX_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    folder = make_pics(tmp_path / "pics")
+    args = [sys.executable, "-m", "tests.serve.serve_child", str(folder), "--model", "toy", "--port", "0", "--json"]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        doc = json.loads(proc.stdout.readline())
+        assert doc["url"].startswith("http://127.0.0.1:") and doc["docs"] == doc["url"] + "/docs"
+        [col] = doc["collections"]
+        assert (col["name"], col["folder"], col["model"]) == ("pics", str(folder.resolve()), "toy")
+        assert (col["images"], col["failed"], col["runtime"]) == (len(COLOURS), 1, "torch")
+        assert httpx.get(doc["url"] + "/healthz").json()["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out == "" and "stopped." in err, err
 
 
 def test_sigterm_exits_cleanly(server):

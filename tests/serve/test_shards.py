@@ -14,7 +14,8 @@ def shards_client(pics, tmp_path):
     from fastapi.testclient import TestClient
     from PIL import Image
 
-    from cliplab.data.shards import write_manifest, write_shard
+    from cliplab.data.writers import write_shard
+    from cliplab.data.writers import write_shards_manifest as write_manifest
     from cliplab.index.large import build_from_embeddings
     from cliplab.serve import create_app, open_state
 

@@ -9,13 +9,13 @@ import pytest
 from PIL import Image
 
 from cliplab.models import load_encoder
-from cliplab.models.checkpoint import TrainedEncoder
+from cliplab.models.trained.checkpoint import TrainedEncoder
 from cliplab.train import train
 
 
 @pytest.fixture(scope="module")
 def tiny_clip(shared, tmp_path_factory):
-    from cliplab.models.clip_hf import build_random_clip
+    from cliplab.models.backends.clip_hf import build_random_clip
 
     return build_random_clip(tmp_path_factory.mktemp("tiny-clip"), shared / "models" / "clip-vit-b32-config")
 

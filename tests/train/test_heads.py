@@ -8,8 +8,8 @@ import torch
 from torch.nn import functional as F
 
 from cliplab.errors import CliplabError
-from cliplab.models.conse import conse_combine
-from cliplab.models.heads import build_head, conse_vectors, fuse, fusion_weight, head_config
+from cliplab.models.backends.conse import conse_combine
+from cliplab.models.trained.heads import build_head, conse_vectors, fuse, fusion_weight, head_config
 
 
 def test_head_config_resolves_and_validates():

@@ -11,8 +11,8 @@ from PIL import Image
 from torch.nn import functional as F
 
 from cliplab.errors import CliplabError
-from cliplab.models.checkpoint import build_encoder, load_checkpoint, save_checkpoint
-from cliplab.models.heads import DualHeads, ImageSide, TextSide, conse_vectors, head_config
+from cliplab.models.trained.checkpoint import build_encoder, load_checkpoint, save_checkpoint
+from cliplab.models.trained.heads import DualHeads, ImageSide, TextSide, conse_vectors, head_config
 
 # `describe()` of the `lite` shipped before fusion (commit 0bad4cf): an index built with it must
 # see the new model as a different one and ask for a rebuild.
@@ -140,7 +140,7 @@ def test_fused_checkpoint_round_trip_and_identity(tmp_path):
     texts = ["a dog on the grass", "a red car"]
     np.testing.assert_allclose(b.encode_images(image), fused.encode_images(image), atol=1e-6)
     # The fused similarity is the weighted mix of the unfused model's and ConSE's.
-    from cliplab.models.conse import ConSEEncoder
+    from cliplab.models.backends.conse import ConSEEncoder
 
     conse = ConSEEncoder()
     mix = (
@@ -154,8 +154,8 @@ def test_shipped_lite_is_fused_and_not_the_old_model(lite_encoder):
     d = lite_encoder.describe()
     assert d["dim"] == 768 and lite_encoder.config["image_side"]["head"]["conse_fusion"] > 0
     # texts lean on ConSE by how close they are to an ImageNet class prompt
-    from cliplab.models.conse import CLASS_TEMPLATE
-    from cliplab.train.lite_recipe import TEXT_RAMP
+    from cliplab.models.backends.conse import CLASS_TEMPLATE
+    from tools.lite_recipe import TEXT_RAMP
 
     text = lite_encoder.heads.text
     assert text.ramp == TEXT_RAMP

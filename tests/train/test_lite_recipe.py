@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import torch
 
-from cliplab.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint
-from cliplab.train.lite_recipe import (
+from cliplab.models.trained.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint
+from tools.lite_recipe import (
     FUSION_WEIGHT,
     breadth_mask,
     build,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cliplab.models import load_encoder
-from cliplab.models.checkpoint import TrainedEncoder
+from cliplab.models.trained.checkpoint import TrainedEncoder
 from cliplab.train import TrainError, train
 from cliplab.train.loop import METRICS_FILE, PLOT_FILE, STATE_FILE
 

@@ -7,7 +7,6 @@ threads while the model runs `encode_image_batch` on the previous batch.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from typing import Sequence
 
@@ -15,12 +14,6 @@ import numpy as np
 from PIL import Image
 
 from cliplab.errors import CliplabError
-
-
-def short_digest(data: bytes | str) -> str:
-    """12 hex digits naming some content (weights, preprocessing) in a model's description, so an
-    index notices when a model of the same name now makes different vectors."""
-    return hashlib.blake2b(data.encode() if isinstance(data, str) else data, digest_size=6).hexdigest()
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

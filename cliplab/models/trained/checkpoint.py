@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -25,18 +23,17 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from cliplab.data.atomic import atomic_write_bytes, atomic_write_json
+from cliplab.data.digest import short_digest
 from cliplab.errors import ModelNotFoundError
-from cliplab.models.backbones import build_towers
-from cliplab.models.base import short_digest
-from cliplab.models.heads import DualHeads, ImageSide, TextSide
-from cliplab.models.tower import EXAMPLE_TEXTS, Model, Tower, TowerEncoder, image_runtime_config, random_pixels
+from cliplab.models.core.tower import EXAMPLE_TEXTS, Model, Tower, TowerEncoder, image_runtime_config, random_pixels
+from cliplab.models.trained.backbones import build_towers
+from cliplab.models.trained.heads import DualHeads, ImageSide, TextSide
 
 FORMAT = "cliplab.checkpoint"
 VERSION = 1
 CONFIG_FILE = "cliplab.json"
 WEIGHTS_FILE = "model.safetensors"
-_UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, not thread-safe)
-os.umask(_UMASK)
 
 
 class _HeadGraph(torch.nn.Module):
@@ -227,26 +224,6 @@ def build_encoder(
 
 
 # --- writing --------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename over the target (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
 def save_checkpoint(encoder: TrainedEncoder, out_dir: str | Path, extra: dict | None = None) -> Path:
     """Write weights first and the config last: a folder with `cliplab.json` is always complete."""
     from safetensors.torch import save as st_save

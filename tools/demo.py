@@ -54,8 +54,8 @@ def main() -> int:
     run(["classify", *[str(imagenet / f"{w}.jpg") for w in SAMPLES], "--labels", ",".join(LABELS), "-k", "2"])
     run(["index", photos, *(["--reindex"] if _index_is_stale(photos) else [])])
     for q in QUERIES:
-        run(["search", q, "--dir", photos, "-n", "3"])
-    run(["search", "--image", os.path.join(photos, sorted(os.listdir(photos))[0]), "--dir", photos, "-n", "3"])
+        run(["search", q, "--dir", photos, "-k", "3"])
+    run(["search", "--image", os.path.join(photos, sorted(os.listdir(photos))[0]), "--dir", photos, "-k", "3"])
     return 0
 
 

@@ -6,7 +6,7 @@ A tower is one side of a model: images → vectors or texts → vectors. It know
 - `encode` a batch (preprocessed images or strings) into (N, D) float32 vectors with torch,
 - name itself by a `fingerprint` (weights + preprocessing + architecture), the same in every
   process and every runtime, so a cache or an index can trust it,
-- give the torch module and example inputs that `export_onnx` traces, so a runtime can run the
+- give the torch module and example inputs that the runtime's ONNX export traces, so it can run the
   same computation elsewhere (ONNX Runtime fp32/int8, another device).
 
 A model is an image tower + a text tower + metadata (`Model`); `TowerEncoder` presents a model
@@ -16,14 +16,13 @@ through the `Encoder` interface the rest of the library uses.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
 from cliplab.errors import CliplabError
-from cliplab.models.base import Encoder, l2_normalize
+from cliplab.models.core.base import Encoder, l2_normalize
 
 
 class Tower:
@@ -76,13 +75,6 @@ class Tower:
         """Arguments for ONNX Runtime's transformer optimizer (model_type, num_heads, hidden_size)
         when this tower's graph is one it can fuse; None: leave the graph as exported."""
         return None
-
-    def export_onnx(self, path: str | Path, opset: int = 17) -> Path:
-        """Trace `export_module` into an ONNX graph at `path` with a dynamic batch axis (and a dynamic
-        sequence axis for text), checked against `torch_module`. The runtime package caches it."""
-        from cliplab.runtime.export import export_tower  # noqa: PLC0415 (torch only when exporting)
-
-        return export_tower(self, Path(path), opset=opset)
 
     def runtime_config(self) -> dict:
         """What a non-torch runtime needs besides the graph (preprocess settings, tokenizer file)."""
@@ -170,6 +162,6 @@ class TowerEncoder(Encoder):
         )
 
     def fingerprint(self) -> str:
-        from cliplab.models.base import short_digest
+        from cliplab.data.digest import short_digest
 
         return short_digest(f"{self.model.image.fingerprint()}|{self.model.text.fingerprint()}|{self.dim}")

@@ -1,4 +1,4 @@
-"""The recipe behind the shipped `lite` model:  python -m cliplab.train.lite_recipe
+"""The recipe behind the shipped `lite` model:  python tools/lite_recipe.py
 
 Frozen EfficientNet-Lite0 (ImageNet) + frozen MiniLM + small trained heads, fused with ConSE:
 1. heads trained (as before) on all Flickr8k-1k *train* captions (800 photos × 5) and on the
@@ -37,18 +37,18 @@ import torch
 
 from cliplab.data.shared import shared_dir
 from cliplab.errors import CliplabError
-from cliplab.models.checkpoint import (
+from cliplab.models.trained.checkpoint import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     build_encoder,
     read_config,
     save_checkpoint,
 )
-from cliplab.models.imagenet import imagenet_hypernyms
+from cliplab.models.core.imagenet import imagenet_hypernyms
 from cliplab.train.config import TrainConfig
 from cliplab.train.loop import METRICS_FILE, PLOT_FILE, train
 
-COMMAND = "python -m cliplab.train.lite_recipe"
+COMMAND = "python tools/lite_recipe.py"
 HYPERNYM_FILE = "imagenet-hypernyms.csv"
 # Ancestors at most 3 steps above the class and at least 7 below WordNet's root: "truck", "horse",
 # "cat", "bird family" words, not "artifact" or "organism" (depth 4-5), which name everything.
@@ -288,7 +288,7 @@ def build(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cliplab.models.registry import lite_checkpoint_dir
+    from cliplab.models.specs import lite_dir as lite_checkpoint_dir
 
     ap = argparse.ArgumentParser(prog=COMMAND, description="Train and ship the offline `lite` model.")
     ap.add_argument("--out", type=Path, default=lite_checkpoint_dir(), help="Where the checkpoint goes.")

@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from cliplab.errors import CliplabError
+from cliplab.models.backends.conse import conse_vectors
 
 HEAD_KINDS = ("none", "linear", "mlp")
 MAX_LOGIT_SCALE = 100.0  # CLIP clamps the learned temperature here; beyond it training destabilises
@@ -101,15 +102,6 @@ def build_head(cfg: dict) -> nn.Module:
                 head.fc2.weight.mul_(0.1)
                 head.fc2.bias.zero_()
     return head
-
-
-def conse_vectors(logits: torch.Tensor, class_emb: torch.Tensor, top_t: int) -> torch.Tensor:
-    """Torch twin of `cliplab.models.conse.conse_combine` (softmax over logits, top-T mean)."""
-    probs = torch.softmax(logits.float(), dim=1)
-    t = max(1, min(int(top_t), probs.shape[1]))
-    w, idx = probs.topk(t, dim=1)
-    w = w / w.sum(dim=1, keepdim=True)
-    return F.normalize(torch.einsum("nt,ntd->nd", w, class_emb[idx]), dim=-1)
 
 
 def fusion_weight(head: dict) -> float:

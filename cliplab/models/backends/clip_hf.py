@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import socket
 from pathlib import Path
@@ -20,13 +19,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cliplab.data.digest import short_digest
 from cliplab.errors import ModelNotFoundError
-from cliplab.models.base import short_digest
-from cliplab.models.feature_maps import vit_channels, vit_feature_map
-from cliplab.models.preprocess import CLIP_MEAN, CLIP_STD, ResizeCropNormalize
-from cliplab.models.pretrained import file_digest
-from cliplab.models.quiet import quiet as _quiet
-from cliplab.models.tower import EXAMPLE_TEXTS, Model, Tower, TowerEncoder, image_runtime_config, random_pixels
+from cliplab.models.backends.pretrained import file_digest
+from cliplab.models.core.preprocess import CLIP_MEAN, CLIP_STD, ResizeCropNormalize
+from cliplab.models.core.quiet import quiet as _quiet
+from cliplab.models.core.tower import EXAMPLE_TEXTS, Model, Tower, TowerEncoder, image_runtime_config, random_pixels
+from cliplab.models.features.feature_maps import vit_channels, vit_feature_map
+from cliplab.models.specs import hub_snapshot
+from cliplab.settings import settings
 
 TEXT_BATCH = 256
 TOKENIZER_FILES = (
@@ -37,7 +38,6 @@ TOKENIZER_FILES = (
     "special_tokens_map.json",
     "preprocessor_config.json",
 )
-_TRUE = {"1", "ON", "YES", "TRUE"}
 _WIDTHS = {768: "B", 1024: "L", 1280: "H", 1664: "G", 512: "S"}  # vision width → ViT size letter
 
 
@@ -125,12 +125,12 @@ class ClipImageTower(Tower):
         return _ImageFeatures(self.clip).eval()
 
     def export_module(self):
-        from cliplab.models.clip_export import VisionExport
+        from cliplab.models.backends.clip_export import VisionExport
 
         return VisionExport(self.clip).eval()
 
     def onnx_fusion(self) -> dict | None:
-        from cliplab.models.clip_export import vision_fusion
+        from cliplab.models.backends.clip_export import vision_fusion
 
         return vision_fusion(self.clip)
 
@@ -266,7 +266,7 @@ def _hub_cache() -> str:
 def _offline() -> bool:
     from huggingface_hub import constants
 
-    return os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE or bool(constants.HF_HUB_OFFLINE)
+    return settings().hub_offline or bool(constants.HF_HUB_OFFLINE)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -275,7 +275,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
     from huggingface_hub import constants
 
-    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+    if settings().proxy:
         return True  # a direct probe says nothing about a proxied connection
     url = urlparse(constants.ENDPOINT)
     try:
@@ -332,32 +332,7 @@ def load_clip(spec: str) -> HFCLIPEncoder:
                 f"download failed: {_one_line(e, 120)}). "
                 "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite."
             ) from None
-    return HFCLIPEncoder(model, tok, name=spec, source_dir=_cached_snapshot(spec))
-
-
-def _cached_snapshot(hub_id: str) -> Path | None:
-    """The cached snapshot folder of a hub id (to read its preprocessor_config.json)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    f = try_to_load_from_cache(hub_id, "config.json")
-    return Path(f).parent if isinstance(f, str) else None
-
-
-def is_clip_cached(hub_id: str) -> bool:
-    """True when config, weights and tokenizer of `hub_id` are in the local HF cache (no network)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    def has(name: str) -> bool:
-        try:
-            return isinstance(try_to_load_from_cache(hub_id, name), str)
-        except Exception:  # malformed id
-            return False
-
-    return (
-        has("config.json")
-        and (has("model.safetensors") or has("pytorch_model.bin"))
-        and (has("tokenizer.json") or has("vocab.json"))
-    )
+    return HFCLIPEncoder(model, tok, name=spec, source_dir=hub_snapshot(spec))
 
 
 def build_random_clip(

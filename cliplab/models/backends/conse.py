@@ -12,11 +12,19 @@ import functools
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
-from cliplab.models.base import l2_normalize, short_digest
-from cliplab.models.imagenet import imagenet_classnames
-from cliplab.models.pretrained import EfficientNetImageTower, EfficientNetLite, SentenceTower, efficientnet, minilm
-from cliplab.models.tower import Model, TowerEncoder
+from cliplab.data.digest import short_digest
+from cliplab.models.backends.pretrained import (
+    EfficientNetImageTower,
+    EfficientNetLite,
+    SentenceTower,
+    efficientnet,
+    minilm,
+)
+from cliplab.models.core.base import l2_normalize
+from cliplab.models.core.imagenet import imagenet_classnames
+from cliplab.models.core.tower import Model, TowerEncoder
 
 CLASS_TEMPLATE = "a photo of a {}."
 # Softmax temperature for zero-shot probabilities, fitted by benchmarks/calibrate_logit_scale.py
@@ -39,6 +47,15 @@ def conse_combine(probs: np.ndarray, class_embeddings: np.ndarray, top_t: int) -
     return l2_normalize(np.einsum("nt,ntd->nd", w, class_embeddings[top]))
 
 
+def conse_vectors(logits: torch.Tensor, class_emb: torch.Tensor, top_t: int) -> torch.Tensor:
+    """Torch twin of `cliplab.models.backends.conse.conse_combine` (softmax over logits, top-T mean)."""
+    probs = torch.softmax(logits.float(), dim=1)
+    t = max(1, min(int(top_t), probs.shape[1]))
+    w, idx = probs.topk(t, dim=1)
+    w = w / w.sum(dim=1, keepdim=True)
+    return F.normalize(torch.einsum("nt,ntd->nd", w, class_emb[idx]), dim=-1)
+
+
 @functools.lru_cache(maxsize=1)
 def imagenet_class_embeddings() -> np.ndarray:
     """(1000, 384) MiniLM embeddings of the ImageNet class prompts (computed once per process)."""
@@ -48,8 +65,6 @@ def imagenet_class_embeddings() -> np.ndarray:
 class _ConSEGraph(torch.nn.Module):
     def __init__(self, features_and_logits, class_emb: np.ndarray, top_t: int):
         super().__init__()
-        from cliplab.models.heads import conse_vectors
-
         self.inner, self.top_t, self.combine = features_and_logits, int(top_t), conse_vectors
         self.register_buffer("class_emb", torch.from_numpy(np.ascontiguousarray(class_emb, np.float32)))
 

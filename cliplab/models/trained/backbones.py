@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from cliplab.data.digest import short_digest
 from cliplab.errors import ModelNotFoundError
-from cliplab.models.base import short_digest
+from cliplab.models.backends.pretrained import FeaturesAndLogits
 
 
 def parse_tower_spec(spec: str, side: str) -> tuple[str, str, bool]:
@@ -99,7 +100,7 @@ class EfficientNetBackbone(_Backbone):
     feature_dims = {"pooled": 1280, "logits": 1000}
 
     def __init__(self, variant: str, random_init: bool = False, train_last: int = 0, seed: int = 0):
-        from cliplab.models.pretrained import EFFICIENTNET_SIZES, efficientnet_preprocess
+        from cliplab.models.backends.pretrained import EFFICIENTNET_SIZES, efficientnet_preprocess
 
         self.variant, self.random_init, self.train_last = variant, bool(random_init), int(train_last)
         self.spec = f"efficientnet-{variant}" + (":random" if random_init else "")
@@ -110,13 +111,13 @@ class EfficientNetBackbone(_Backbone):
         if self.random_init:
             from efficientnet_lite_pytorch import EfficientNet
 
-            from cliplab.models.quiet import quiet as _quiet
+            from cliplab.models.core.quiet import quiet as _quiet
 
             with torch.random.fork_rng(devices=[]), _quiet():
                 torch.manual_seed(seed)
                 self.module = EfficientNet.from_name(f"efficientnet-{variant}").eval()
         else:
-            from cliplab.models.pretrained import efficientnet
+            from cliplab.models.backends.pretrained import efficientnet
 
             self._base = efficientnet(variant)  # shared per process; never modified
             if self.store_weights:  # fine-tuned: a private copy
@@ -129,7 +130,7 @@ class EfficientNetBackbone(_Backbone):
         self.id = f"{self.spec}|{self.preprocess!r}"
 
     def forward(self, x: torch.Tensor) -> dict:
-        return _EfficientNetFeatures(self.net())(x)
+        return _Named(FeaturesAndLogits(self.net()), "pooled", "logits")(x)
 
     def net(self):
         return self.module if self.module is not None else self._base.net
@@ -139,15 +140,15 @@ class EfficientNetBackbone(_Backbone):
         return short_digest(f"{self.id}|{base}")
 
     def graph(self) -> torch.nn.Module:
-        return _EfficientNetFeatures(self.net())
+        return _Named(FeaturesAndLogits(self.net()), "pooled", "logits")
 
     def feature_map(self, batch, layer):
-        from cliplab.models.feature_maps import cnn_feature_map
+        from cliplab.models.features.feature_maps import cnn_feature_map
 
         return cnn_feature_map(self.net(), batch, layer)
 
     def feature_channels(self, layer) -> int:
-        from cliplab.models.feature_maps import cnn_channels
+        from cliplab.models.features.feature_maps import cnn_channels
 
         return cnn_channels(self.net(), layer)
 
@@ -167,7 +168,7 @@ class MiniLMBackbone(_Backbone):
     feature_dims = {"text": 384}
 
     def __init__(self, random_init: bool = False, train_last: int = 0, seed: int = 0):
-        from cliplab.models.pretrained import minilm
+        from cliplab.models.backends.pretrained import minilm
 
         self.random_init, self.train_last = bool(random_init), int(train_last)
         self.spec = "minilm" + (":random" if random_init else "")
@@ -205,7 +206,7 @@ class MiniLMBackbone(_Backbone):
         }
 
     def graph(self) -> torch.nn.Module:
-        from cliplab.models.pretrained import SentenceEmbedding
+        from cliplab.models.backends.pretrained import SentenceEmbedding
 
         return _Named(SentenceEmbedding(self.module if self.module is not None else self._base.model), "text")
 
@@ -217,8 +218,8 @@ class MiniLMBackbone(_Backbone):
 
     def class_prompt_embeddings(self) -> np.ndarray:
         """ImageNet class prompts in this tower's space (what ConSE averages)."""
-        from cliplab.models.conse import CLASS_TEMPLATE
-        from cliplab.models.imagenet import imagenet_classnames
+        from cliplab.models.backends.conse import CLASS_TEMPLATE
+        from cliplab.models.core.imagenet import imagenet_classnames
 
         if self.module is None:  # the frozen package model: same answer every time, so compute once
             return _frozen_class_prompts().copy()
@@ -228,9 +229,9 @@ class MiniLMBackbone(_Backbone):
 
 @functools.lru_cache(maxsize=1)
 def _frozen_class_prompts() -> np.ndarray:
-    from cliplab.models.conse import CLASS_TEMPLATE
-    from cliplab.models.imagenet import imagenet_classnames
-    from cliplab.models.pretrained import minilm
+    from cliplab.models.backends.conse import CLASS_TEMPLATE
+    from cliplab.models.backends.pretrained import minilm
+    from cliplab.models.core.imagenet import imagenet_classnames
 
     return minilm().encode([CLASS_TEMPLATE.format(c) for c in imagenet_classnames()])
 
@@ -337,38 +338,29 @@ class CLIPTextBackbone(_CLIPSide):
         return _Named(self.shared.encoder.model.text.torch_module(), "text")
 
 
-class _EfficientNetFeatures(torch.nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        pooled = self.net.extract_features(x).mean(dim=(2, 3))
-        return {"pooled": pooled, "logits": self.net._fc(pooled)}
-
-
 class _Named(torch.nn.Module):
-    """A module's single output as a one-entry feature dict."""
+    """A module's output(s) as a feature dict: one key for one output, or one key per output."""
 
-    def __init__(self, inner: torch.nn.Module, key: str):
+    def __init__(self, inner: torch.nn.Module, *keys: str):
         super().__init__()
-        self.inner, self.key = inner, key
+        self.inner, self.keys = inner, keys
 
     def forward(self, *inputs):
-        return {self.key: self.inner(*inputs)}
+        out = self.inner(*inputs)
+        return {self.keys[0]: out} if len(self.keys) == 1 else dict(zip(self.keys, out))
 
 
 class SharedCLIP:
     """A CLIPModel from its source, or (stored=True) rebuilt from a checkpoint's clip/ assets."""
 
     def __init__(self, source: str, assets: Path | None = None):
-        from cliplab.models.clip_hf import HFCLIPEncoder, load_clip
+        from cliplab.models.backends.clip_hf import HFCLIPEncoder, load_clip
 
         self.source, self.sides, self.trainable = source, [], []
         if assets is not None:  # architecture + tokenizer here; the weights come from model.safetensors
             from transformers import CLIPConfig, CLIPModel, CLIPTokenizerFast
 
-            from cliplab.models.quiet import quiet as _quiet
+            from cliplab.models.core.quiet import quiet as _quiet
 
             with _quiet():
                 model = CLIPModel(CLIPConfig.from_pretrained(assets))

@@ -14,9 +14,9 @@ from typing import Sequence
 import numpy as np
 
 from cliplab.errors import CliplabError
-from cliplab.models.base import Encoder, l2_normalize
-from cliplab.models.feature_maps import parse_layer
-from cliplab.models.pooling import fit_pca_whitening, pca_whiten, pool
+from cliplab.models.core.base import Encoder, l2_normalize
+from cliplab.models.features.feature_maps import parse_layer
+from cliplab.models.features.pooling import fit_pca_whitening, pca_whiten, pool
 
 POOLINGS = ("avg", "gem", "mac", "rmac")
 _ALIASES = {
