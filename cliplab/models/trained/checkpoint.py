@@ -27,7 +27,8 @@ from cliplab.data.atomic import atomic_write_bytes, atomic_write_json
 from cliplab.data.digest import short_digest
 from cliplab.errors import ModelNotFoundError
 from cliplab.models.core.tower import EXAMPLE_TEXTS, Model, Tower, TowerEncoder, image_runtime_config, random_pixels
-from cliplab.models.trained.backbones import build_towers
+from cliplab.models.trained.backbones import EfficientNetBackbone, MiniLMBackbone, parse_tower_spec
+from cliplab.models.trained.clip_backbones import CLIPImageBackbone, CLIPTextBackbone, SharedCLIP
 from cliplab.models.trained.heads import DualHeads, ImageSide, TextSide
 
 FORMAT = "cliplab.checkpoint"
@@ -221,6 +222,34 @@ def build_encoder(
         for side in (s for s in (image, text) if hasattr(s, "class_emb")):
             side.class_emb.copy_(torch.from_numpy(text_tower.class_prompt_embeddings()))
     return TrainedEncoder(image_tower, text_tower, heads, config, name=name)
+
+
+def build_towers(image_cfg: dict, text_cfg: dict, source_dir: Path | None = None, seed: int = 0):
+    """Tower configs ({"spec", "train_last", "stored"}) → (image tower, text tower)."""
+    shared: dict[str, SharedCLIP] = {}
+
+    def clip(source: str, stored: bool) -> SharedCLIP:
+        if source not in shared:
+            assets = source_dir / "clip" if stored and source_dir is not None else None
+            if assets is not None and not (assets / "config.json").is_file():
+                raise ModelNotFoundError(f"{source_dir}: trained CLIP tower assets (clip/config.json) are missing")
+            shared[source] = SharedCLIP(source, assets)
+        return shared[source]
+
+    towers = []
+    for side, cfg in (("image", image_cfg), ("text", text_cfg)):
+        kind, name, random_init = parse_tower_spec(cfg["spec"], side)
+        random_init = random_init or bool(cfg.get("random_init"))
+        last = int(cfg.get("train_last", 0))
+        stored = bool(cfg.get("stored", False))
+        if kind == "efficientnet":
+            towers.append(EfficientNetBackbone(name, random_init, last, seed))
+        elif kind == "minilm":
+            towers.append(MiniLMBackbone(random_init, last, seed))
+        else:
+            cls = CLIPImageBackbone if side == "image" else CLIPTextBackbone
+            towers.append(cls(clip(cfg.get("source", name), stored), last))
+    return towers[0], towers[1]
 
 
 # --- writing --------------------------------------------------------------------------------
