@@ -111,14 +111,15 @@ def _ask(col, n: int) -> None:
     from cliplab.errors import CliplabError
 
     what = f"{col.folder} has no {col.model} index yet and holds {n:,} images"
+    run = f"cliplab index {col.folder}" + (f" --model {col.model}" if col.model != "lite" else "")
     if not _is_terminal():
-        raise CliplabError(f"{what}: pass --yes to index them now, or run `cliplab index {col.folder}` first")
+        raise CliplabError(f"{what}: pass --yes to index them now, or run `{run}` first")
     try:
         ok = typer.confirm(f"{what}. Index them now?", default=False, err=True)
     except click.exceptions.Abort:
         ok = False
     if not ok:
-        raise CliplabError(f"not indexed: {col.folder} (answer y, pass --yes, or run `cliplab index {col.folder}`)")
+        raise CliplabError(f"not indexed: {col.folder} (answer y, pass --yes, or run `{run}`)")
 
 
 def _is_terminal() -> bool:

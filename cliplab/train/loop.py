@@ -8,8 +8,6 @@ and, when validation improves, the best weights as the loadable checkpoint (`mod
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -19,25 +17,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from cliplab.models.trained.checkpoint import (
-    atomic_write_bytes,
-    atomic_write_json,
-    build_encoder,
-    build_towers,
-    read_config,
-    save_checkpoint,
-)
+from cliplab.data.atomic import atomic_write_json
+from cliplab.models.trained.checkpoint import build_encoder, build_towers, read_config, save_checkpoint
 from cliplab.pipeline import configure_threads
 from cliplab.progress import progress_bar
 from cliplab.train.config import TrainConfig, TrainError
 from cliplab.train.data import load_pairs
 from cliplab.train.inputs import ImageInputs, TextInputs
 from cliplab.train.loss import clip_loss
+from cliplab.train.state import STATE_FILE, load_state, save_state, write_metrics
 from cliplab.train.validate import evaluate
-
-STATE_FILE = "train_state.pt"
-METRICS_FILE = "metrics.jsonl"
-PLOT_FILE = "metrics.png"
 
 
 @dataclass
@@ -113,29 +102,6 @@ def _epoch_batches(
     return [out[i] for i in rng.permutation(len(out))]
 
 
-def _save_state(out: Path, state: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(out / STATE_FILE, buf.getvalue())
-
-
-def _write_metrics(out: Path, history: list[dict]) -> None:
-    from cliplab.train.plots import plot_metrics
-
-    atomic_write_bytes(out / METRICS_FILE, "".join(json.dumps(h) + "\n" for h in history).encode())
-    plot_metrics(history, out / PLOT_FILE)
-
-
-def _load_state(out: Path) -> dict:
-    f = out / STATE_FILE
-    if not f.is_file():
-        raise TrainError(f"cannot resume {out}: no {STATE_FILE} (not a training run, or it was exported)")
-    try:
-        return torch.load(f, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 truncated or foreign file
-        raise TrainError(f"cannot resume {out}: unreadable {STATE_FILE} ({type(e).__name__}: {e})") from None
-
-
 @dataclass
 class _Run:
     """Everything one training call works with (built by `_prepare`)."""
@@ -197,7 +163,7 @@ def _config_for(
     """The run's configuration (a resumed run's own, saved one) and its saved state, checked."""
     state = None
     if resume:
-        state = _load_state(out)
+        state = load_state(out)
         cfg = TrainConfig.from_dict(state["config"])
         done = int(state["epoch"])
         if epochs is not None and epochs < done:
@@ -353,7 +319,7 @@ def train(
         torch.manual_seed(cfg.seed)
         row = {"epoch": 0, **evaluate(run.model, run.image_in, run.text_in, run.data, run.val_pairs, cfg.batch_size)}
         run.history.append(row)
-        _write_metrics(out, run.history)
+        write_metrics(out, run.history)
         log(_line(row) + "  (untrained baseline)")
     else:
         _restore(run, state)
@@ -373,10 +339,10 @@ def train(
             run.stopped = 0 < cfg.patience <= run.bad
         run_epochs += 1
         log(_line(row) + ("  [best]" if run.best_epoch == run.epoch else "") + ("  early stop" if run.stopped else ""))
-        _save_state(out, run.state())
-        _write_metrics(out, run.history)
+        save_state(out, run.state())
+        write_metrics(out, run.history)
     if state is not None and run_epochs == 0:
-        _write_metrics(out, run.history)
+        write_metrics(out, run.history)
     if run_epochs and run.best_epoch != run.epoch and (out / "cliplab.json").is_file():  # how far training got
         cfg_json = read_config(out)
         cfg_json["training"]["epochs_run"] = run.epoch

@@ -11,7 +11,7 @@ import torch
 from cliplab.models import load_encoder
 from cliplab.models.trained.checkpoint import TrainedEncoder
 from cliplab.train import TrainError, train
-from cliplab.train.loop import METRICS_FILE, PLOT_FILE, STATE_FILE
+from cliplab.train.state import METRICS_FILE, PLOT_FILE, STATE_FILE
 
 pytestmark = pytest.mark.slow
 

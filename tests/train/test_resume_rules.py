@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cliplab.cli import app
 from cliplab.train import TrainError, train
-from cliplab.train.loop import STATE_FILE
+from cliplab.train.state import STATE_FILE
 
 runner = CliRunner()
 pytestmark = pytest.mark.slow
