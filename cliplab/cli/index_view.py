@@ -45,10 +45,10 @@ def not_indexed(folder: Optional[Path], index: Optional[Path], model: Optional[s
 def show_status(folder, index, models: list, rt: tuple, as_json: bool) -> None:
     """`index --status`: every index of the folder (or those of the models asked for), or the one
     `--index` names, of either kind. Never creates an index."""
-    from cliplab.cli.scale import is_shards_index
     from cliplab.index import Collection
+    from cliplab.index.shards import is_shards_index
 
-    if is_shards_index(index):
+    if index is not None and is_shards_index(index):
         from cliplab.index.shards import ShardsIndex
 
         with ShardsIndex(index) as idx:
