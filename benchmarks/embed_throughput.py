@@ -31,7 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, require_shared, timer  # noqa: E402
 
-from cliplab import api, export  # noqa: E402
+from cliplab import api  # noqa: E402
+from cliplab.data import writers as export  # noqa: E402
 from cliplab.models.backends.clip_hf import build_random_clip  # noqa: E402
 from cliplab.runtime import load, runtime_label  # noqa: E402
 from cliplab.runtime.cache import cache_root  # noqa: E402
@@ -39,7 +40,7 @@ from cliplab.runtime.cache import cache_root  # noqa: E402
 NOTES = (
     "What makes the ONNX rows fast: (1) the CLIP vision graph is exported with eager attention and its patch "
     "embedding as a MatMul, then fused by ONNX Runtime's transformer optimizer (one `Attention` op per layer, "
-    "`QAttention` in int8; `cliplab/models/clip_export.py`, `cliplab/runtime/fuse.py`), with its last layer "
+    "`QAttention` in int8; `cliplab/models/backends/clip_export.py`, `cliplab/runtime/fuse.py`), with its last layer "
     "computed for the CLS token only (the image vector is read from it: ~6 % fewer multiply-adds, exact); "
     "(2) an image batch is split across concurrent calls of one single-threaded session (2 × 1 thread beat "
     "1 × 2 threads by 1–10 % for the int8 ViT across runs; `batch_parallelism` in `cliplab/runtime/device.py`); "

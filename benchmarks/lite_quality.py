@@ -34,8 +34,8 @@ from cliplab.eval.metrics import classification_metrics  # noqa: E402
 from cliplab.models import load_encoder  # noqa: E402
 from cliplab.models.core.imagenet import imagenet_hypernyms  # noqa: E402
 from cliplab.models.specs import lite_dir as lite_checkpoint_dir  # noqa: E402
-from tools.lite_recipe import HYPERNYM_MAX_UP, HYPERNYM_MIN_DEPTH, breadth_mask, fer_parts  # noqa: E402
 from cliplab.zeroshot import class_embeddings, load_templates  # noqa: E402
+from tools.lite_recipe import HYPERNYM_MAX_UP, HYPERNYM_MIN_DEPTH, breadth_mask, fer_parts  # noqa: E402
 
 
 def reporting_sets(shared: Path) -> dict[str, pd.DataFrame]:

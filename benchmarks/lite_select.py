@@ -35,9 +35,9 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, require_shared  # noqa: E402
 
-from cliplab.models.trained.checkpoint import load_checkpoint  # noqa: E402
-from cliplab.models.trained.heads import conse_vectors  # noqa: E402
+from cliplab.models.backends.conse import conse_vectors  # noqa: E402
 from cliplab.models.core.imagenet import imagenet_hypernyms  # noqa: E402
+from cliplab.models.trained.checkpoint import load_checkpoint  # noqa: E402
 from cliplab.train import train  # noqa: E402
 from cliplab.train.features import image_features, text_features  # noqa: E402
 from tools.lite_recipe import HYPERNYM_MAX_UP, HYPERNYM_MIN_DEPTH, breadth_mask, fer_parts, lite_config, prepare  # noqa: E402
@@ -190,11 +190,11 @@ def add_pseudo_captions(files: dict, s: dict, threshold: float) -> int:
     also gets "a photo of a {class}." for the ImageNet classifier's top-1 class when its probability
     is ≥ `threshold` — named only among classes the recipe may train on (never a validation or
     breadth class). Returns the number of captions added."""
-    from cliplab.runtime.keys import LITE_DIR
+    from cliplab.models.specs import lite_dir
 
     caps = pd.read_csv(files["captions"])
     photos = sorted({p for p in caps["path"] if "flickr8k" in p})
-    f, _ = image_features(load_checkpoint(LITE_DIR).image_tower, photos, "center", progress=False)
+    f, _ = image_features(load_checkpoint(lite_dir()).image_tower, photos, "center", progress=False)
     allowed = ~breadth_mask(len(s["val_classes"])) & ~s["val_classes"]
     logits = torch.from_numpy(f["logits"]).float()
     logits[:, torch.from_numpy(~allowed)] = float("-inf")  # the argmax may only name allowed classes

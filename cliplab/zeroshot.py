@@ -86,8 +86,9 @@ def class_embeddings(
 def class_cache_key(encoder: Encoder, classnames: Sequence[str], templates: Sequence[str]) -> str | None:
     """None when the encoder's description does not pin its weights (a model being trained, a
     baseline fitted on the data): its class embeddings are never cached."""
-    import hashlib
     import json
+
+    from cliplab.data.digest import bytes_digest
 
     if getattr(encoder, "needs_fit", False):
         return None
@@ -98,7 +99,7 @@ def class_cache_key(encoder: Encoder, classnames: Sequence[str], templates: Sequ
     blob = json.dumps(
         {"model": d, "labels": list(classnames), "templates": list(templates), "v": 1}, sort_keys=True, default=str
     )
-    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+    return bytes_digest(blob)
 
 
 def _class_cache_dir() -> Path:

@@ -37,6 +37,7 @@ import torch
 
 from cliplab.data.shared import shared_dir
 from cliplab.errors import CliplabError
+from cliplab.models.core.imagenet import imagenet_hypernyms
 from cliplab.models.trained.checkpoint import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -44,9 +45,9 @@ from cliplab.models.trained.checkpoint import (
     read_config,
     save_checkpoint,
 )
-from cliplab.models.core.imagenet import imagenet_hypernyms
 from cliplab.train.config import TrainConfig
-from cliplab.train.loop import METRICS_FILE, PLOT_FILE, train
+from cliplab.train.loop import train
+from cliplab.train.state import METRICS_FILE, PLOT_FILE
 
 COMMAND = "python tools/lite_recipe.py"
 HYPERNYM_FILE = "imagenet-hypernyms.csv"

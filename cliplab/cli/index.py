@@ -21,6 +21,7 @@ from cliplab.cli.app import (
     PrecisionOpt,
     RuntimeOpt,
     app,
+    check_model_spec,
     err,
     fail,
     guarded,
@@ -81,6 +82,8 @@ def _open(
             f"{index} is an index built from embeddings (`index --from-embeddings`): search it, or show it "
             "with `cliplab index --status --index`; rebuild it with --from-embeddings to add vectors"
         )
+    if model is not None:
+        check_model_spec(model)  # a typo is the spec's one error, before any index is opened
     kw = dict(model=model, loader=lambda spec: load_model(spec, *rt), reindex=reindex, batch_size=batch_size)
     if index is not None:
         return Collection(folder, index_dir=index, **kw)

@@ -12,7 +12,6 @@ in use; its mtime is the store's "last used" (runtime.cache.mark_used).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from cliplab.data.digest import bytes_digest
 from cliplab.models.core.base import Encoder
 from cliplab.pipeline import iter_image_batches
 from cliplab.progress import progress_bar
@@ -54,7 +54,7 @@ def apply_view(image: Image.Image, view: str) -> Image.Image:
 
 
 def _digest(s: str) -> str:
-    return hashlib.sha1(s.encode("utf-8")).hexdigest()
+    return bytes_digest(s, 20)  # 40 hex digits, as the sha1 names it replaced
 
 
 def file_key(path: str) -> str:

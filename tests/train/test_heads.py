@@ -1,4 +1,4 @@
-"""Projection heads (cliplab/models/heads.py): configs, identity init, ConSE vectors, fusion."""
+"""Projection heads (cliplab/models/trained/heads.py): configs, identity init, ConSE vectors, fusion."""
 
 from __future__ import annotations
 
