@@ -9,7 +9,7 @@
 Names are imported lazily so that `import cliplab` (and every CLI start) does not pay for torch.
 """
 
-from importlib import import_module
+from cliplab.lazy import lazy_getattr
 
 __version__ = "0.3.0"  # the one version: pyproject.toml reads it, CHANGELOG.md names it
 
@@ -31,8 +31,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cliplab' has no attribute {name!r}")
+__getattr__ = lazy_getattr("cliplab", _EXPORTS)

@@ -8,6 +8,8 @@
 Heavy pieces are imported lazily.
 """
 
+from cliplab.lazy import lazy_getattr
+
 _LAZY = {
     "analyze": "cliplab.analysis.run",
     "analyze_model": "cliplab.analysis.run",
@@ -19,10 +21,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cliplab.analysis' has no attribute {name!r}")
+__getattr__ = lazy_getattr("cliplab.analysis", _LAZY)

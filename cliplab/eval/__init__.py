@@ -7,6 +7,7 @@ Runners are imported lazily so `from cliplab.eval.metrics import retrieval_metri
 """
 
 from cliplab.eval.metrics import classification_metrics, ranking_metrics, retrieval_metrics
+from cliplab.lazy import lazy_getattr
 
 _RUNNERS = {
     "evaluate_zeroshot": "cliplab.eval.zeroshot",
@@ -17,10 +18,4 @@ _RUNNERS = {
 
 __all__ = ["classification_metrics", "ranking_metrics", "retrieval_metrics", *_RUNNERS]
 
-
-def __getattr__(name):
-    if name in _RUNNERS:
-        import importlib
-
-        return getattr(importlib.import_module(_RUNNERS[name]), name)
-    raise AttributeError(f"module 'cliplab.eval' has no attribute {name!r}")
+__getattr__ = lazy_getattr("cliplab.eval", _RUNNERS)

@@ -3,7 +3,7 @@ trained by cliplab (trained) and intermediate-layer features (features); `loader
 
 Names are imported lazily: `cliplab.models.specs` must stay importable without numpy or torch."""
 
-from importlib import import_module
+from cliplab.lazy import lazy_getattr
 
 _EXPORTS = {
     "Encoder": "cliplab.models.core.base",
@@ -12,8 +12,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cliplab.models' has no attribute {name!r}")
+__getattr__ = lazy_getattr("cliplab.models", _EXPORTS)
