@@ -100,19 +100,27 @@ def embed(
 
         if texts is not None or not inputs:
             fail("--engine ray / --layout clip-retrieval embed images (captions with --captions), not --texts")
-        return embed_shards(
-            inputs,
-            out_dir,
-            model,
-            engine,
-            address,
-            workers,
-            batch_size,
-            shard_size,
-            captions,
-            as_json,
-            {"runtime": runtime, "precision": precision, "device": device},
-        )
+        try:
+            return embed_shards(
+                inputs,
+                out_dir,
+                model,
+                engine,
+                address,
+                workers,
+                batch_size,
+                shard_size,
+                captions,
+                as_json,
+                {"runtime": runtime, "precision": precision, "device": device},
+            )
+        except KeyboardInterrupt:
+            from cliplab.data.shards import finished_shards
+
+            n = len(finished_shards(out_dir))
+            raise KeyboardInterrupt(
+                f"interrupted: {n} shard(s) finished and kept in {out_dir}; run the same command again to finish"
+            ) from None
     items = api.read_texts(str(texts)) if texts is not None else None  # a bad file fails before the model loads
     enc = load_model(model, runtime, precision, device)
     summary = {"model": enc.name, "dim": enc.dim, **runtime_info(enc), "out": str(out_dir)}
@@ -124,7 +132,13 @@ def embed(
             f"embedded {len(items)} texts with model {enc.name} (dim {enc.dim}, {runtime_text(enc)}) → {out_dir}"
         )
     if inputs:
-        res = api.embed(inputs, enc, batch_size=batch_size, workers=workers, progress=not as_json)
+        try:
+            res = api.embed(inputs, enc, batch_size=batch_size, workers=workers, progress=not as_json)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"interrupted: nothing written to {out_dir} (this layout is written when every image is "
+                "embedded); run again, or use --layout clip-retrieval for a run that keeps finished shards"
+            ) from None
         writers.write_image_embeddings(out_dir, res)
         summary.update(images=res.n_ok, failed=[{"path": p, "error": e} for p, e in res.failures])
         _report_failures(res.failures, as_json)

@@ -117,3 +117,28 @@ def test_empty_folder_and_missing_texts_are_one_line_errors(tmp_path, lite_encod
     assert len(r.stderr.strip().splitlines()) == 1
     # A failed run leaves what was already in the output folder untouched.
     assert (tmp_path / "out" / "keep.txt").read_text() == "stored before"
+
+
+def test_embed_interrupted_says_what_was_kept(photos, tmp_path, lite_encoder, monkeypatch):
+    """Ctrl-C: the plain layout says nothing was written (and how to get a resumable run); the
+    shard layout counts the finished shards it keeps. Exit 130 both times, no traceback."""
+    import cliplab.api
+    import cliplab.cli.scale
+    from cliplab.data.writers import write_shard
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cliplab.api, "embed", interrupt)
+    r = runner.invoke(app, ["embed", str(photos), "--out", str(tmp_path / "a")])
+    assert r.exit_code == 130 and "nothing written to" in r.stderr and "--layout clip-retrieval" in r.stderr
+    assert not (tmp_path / "a" / "image_embeddings.npy").exists() and "Traceback" not in r.output
+
+    def two_shards_then_interrupt(inputs, out, *a, **k):
+        for i in range(2):
+            write_shard(out, i, np.ones((1, 4), np.float32), pd.DataFrame({"image_path": [f"{i}.jpg"]}))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cliplab.cli.scale, "embed_shards", two_shards_then_interrupt)
+    r = runner.invoke(app, ["embed", str(photos), "--out", str(tmp_path / "b"), "--layout", "clip-retrieval"])
+    assert r.exit_code == 130 and "2 shard(s) finished and kept" in r.stderr, r.output
