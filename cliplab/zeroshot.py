@@ -74,7 +74,7 @@ def class_embeddings(
                 return hit
         except (OSError, ValueError, EOFError):
             pass  # missing or corrupt: recompute and overwrite
-    prompts = [t.format(c) for c in classnames for t in templates]
+    prompts = [t.replace("{}", c) for c in classnames for t in templates]  # never str.format: a template is text
     emb = encoder.encode_texts(prompts).reshape(len(classnames), len(templates), -1)
     out = l2_normalize(l2_normalize(emb).mean(axis=1))
     if path is not None:

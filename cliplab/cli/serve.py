@@ -41,7 +41,13 @@ def serve(
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="Largest accepted upload (413 above)."),
     allow_urls: bool = typer.Option(False, "--allow-urls", help="Let queries name image URLs for the server to fetch."),
     cors_origin: list[str] | None = typer.Option(
-        None, "--cors-origin", help="Allowed cross-origin page origins (default: any)."
+        None,
+        "--cors-origin",
+        help="Let pages from this origin (e.g. http://localhost:3005) call the API; repeatable, '*' for any. "
+        "Default: same-origin only.",
+    ),
+    allowed_host: list[str] | None = typer.Option(
+        None, "--allowed-host", help="Also answer for this Host name (besides localhost and the --host); repeatable."
     ),
     no_update: bool = typer.Option(False, "--no-update", help="Serve folders' indexes as they are, without indexing."),
     watch: bool = typer.Option(False, "--watch", help="Keep indexing new and changed files while serving."),
@@ -67,7 +73,9 @@ def serve(
         token=token or None,
         max_upload_mb=max_upload_mb,
         allow_urls=allow_urls,
-        cors_origins=list(cors_origin) if cors_origin else ["*"],
+        cors_origins=list(cors_origin or []),
+        bind_host=host,
+        allowed_hosts=list(allowed_host or []),
     )
 
     def report(folder, stats):

@@ -8,11 +8,12 @@ parse requests and call the query pipeline / library.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import secrets
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -47,6 +48,8 @@ def create_app(state: ServerState) -> FastAPI:
         static_url=DOCS_STATIC,
         description="Search and classify image collections with CLIP-style models. "
         "Also speaks clip-retrieval's protocol (/indices-list, /knn-service, /metadata).",
+        # Starlette's multipart limits for the File/Form routes (count of files and fields, bytes of a text field)
+        form_limits=routes_api.FORM_LIMITS,
     )
     app.state.cliplab = state
     _add_guards(app, state)
@@ -86,8 +89,10 @@ def create_app(state: ServerState) -> FastAPI:
 
 def _add_guards(app: FastAPI, state: ServerState) -> None:
     app.add_middleware(Guard, settings=state.settings)
-    # added last = outermost, so preflights and 401/413 answers carry the CORS headers too
     origins = state.settings.cors_origins
+    if not origins:  # same-origin only: a page from elsewhere cannot read the answers
+        return
+    # added last = outermost, so preflights and 401/413 answers carry the CORS headers too
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
@@ -110,9 +115,13 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request = Request(scope)
+        if not host_ok(request.headers.get("host"), self.settings):
+            # DNS rebinding: a page on evil.example re-resolved to 127.0.0.1 still says Host: evil.example
+            msg = "this server does not answer for that Host name (start it with --allowed-host NAME)"
+            return await _error(421, msg)(scope, receive, send)
         length = request.headers.get("content-length")
+        msg = f"request body too large (limit {self.settings.max_upload_mb:g} MB per upload)"
         if length and length.isdigit() and int(length) > self.body_limit:
-            msg = f"request body too large (limit {self.settings.max_upload_mb:g} MB per upload)"
             return await _error(413, msg)(scope, receive, send)
         path, token = scope["path"], self.settings.token
         if (
@@ -125,7 +134,48 @@ class Guard:
                 401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"}
             )
             return await response(scope, receive, send)
-        return await self.app(scope, receive, send)
+        return await self.app(scope, _counted(receive, self.body_limit, msg), send)
+
+
+def _counted(receive, limit: int, msg: str):
+    """`receive` that counts body bytes as they arrive: a chunked body has no Content-Length to
+    check, so the route's read fails (→ 413) as soon as the total passes `limit`."""
+    seen = 0
+
+    async def wrapped():
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                # FastAPI's HTTPException: FastAPI's form parsing re-raises it (any other error → 400)
+                raise HTTPException(413, msg)
+        return message
+
+    return wrapped
+
+
+def host_ok(value: str | None, settings) -> bool:
+    """Does a Host header name this server: localhost, a loopback address, the bound address or an
+    --allowed-host? Bound to a wildcard address, any IP literal too (rebinding needs a name)."""
+    if value is None:  # HTTP/1.0 clients; browsers always send Host
+        return True
+    name = value.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    name = name.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        ip = None
+    bound = (settings.bind_host or "").lower()
+    if ip is not None and (ip.is_loopback or bound in ("0.0.0.0", "::")):
+        return True
+    return name in {bound, *(h.lower().rstrip(".") for h in settings.allowed_hosts)} - {""}
 
 
 def _token_ok(request: Request, token: str) -> bool:

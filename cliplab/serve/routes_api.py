@@ -14,6 +14,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from cliplab.serve.classes import MAX_LABEL_CHARS, MAX_PROMPTS, MAX_TEMPLATE_CHARS
 from cliplab.serve.deps import base_url, get_state
 from cliplab.serve.query import (
     ApiError,
@@ -32,6 +33,8 @@ router = APIRouter(prefix="/api", tags=["cliplab"])
 MAX_FILES = 64
 MAX_LABELS = 1000
 MAX_TEXTS = 1000
+# Starlette's multipart limits: files, non-file fields, bytes of one non-file field
+FORM_LIMITS = {"max_files": MAX_FILES, "max_fields": MAX_TEXTS + 10, "max_part_size": 1024 * 1024}
 
 
 @router.get("/collections")
@@ -179,8 +182,11 @@ def _templates(spec: str | None) -> list[str]:
     spec = (spec or "").strip()
     if spec in ("", "single", "default", "clip80", "none"):
         return load_templates(spec or None)
-    if "{}" not in spec:
-        raise ApiError("templates must be single, clip80, none, or one template containing {}")
+    if spec.count("{}") != 1 or len(spec) > MAX_TEMPLATE_CHARS:
+        raise ApiError(
+            f"templates must be single, clip80, none, or one template of at most {MAX_TEMPLATE_CHARS} "
+            "characters with exactly one {} (replaced by the label)"
+        )
     return [spec]
 
 
@@ -193,13 +199,20 @@ def classify(
     uploads: list[tuple[str, bytes]],
     ids: list[str],
 ) -> dict:
-    from cliplab.zeroshot import class_embeddings, top_k, zero_shot_probs
+    from cliplab.zeroshot import top_k, zero_shot_probs
 
     t0 = time.perf_counter()
     if not labels:
         raise ApiError("no labels: give labels like 'cat,dog,car'")
     if len(labels) > MAX_LABELS:
         raise ApiError(f"at most {MAX_LABELS} labels")
+    if any(len(lab) > MAX_LABEL_CHARS for lab in labels):
+        raise ApiError(f"a label is longer than {MAX_LABEL_CHARS} characters")
+    if len(labels) * len(templates) > MAX_PROMPTS:
+        raise ApiError(
+            f"{len(labels)} labels × {len(templates)} templates is too much work for one request "
+            f"(at most {MAX_PROMPTS} prompts)"
+        )
     if not uploads and not ids:
         raise ApiError("no images: upload files in field 'images' or give 'ids' of indexed images")
     src = state.source(collection)
@@ -226,7 +239,7 @@ def classify(
             missing = f"no indexed image with id {x!r} in collection {src.name!r}"
             rows.append({"name": str(x), "id": None, "error": missing, "predictions": []})
     if vecs:
-        cls = class_embeddings(shared.encoder, labels, templates)
+        cls = state.classes.get(shared.encoder, labels, templates)
         best = top_k(zero_shot_probs(np.stack(vecs), cls, shared.encoder.logit_scale), labels, k)
         it = iter(best)
         for row in rows:
@@ -288,7 +301,7 @@ def embed(state: ServerState, collection, texts: list, uploads: list[tuple[str, 
 async def embed_route(request: Request, state: ServerState = Depends(get_state)) -> dict:
     """Texts (JSON `{"texts": [...]}` or form fields) and/or images (multipart `images`) → vectors."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form(max_files=MAX_FILES, max_fields=MAX_TEXTS + 10)
+        form = await request.form(**FORM_LIMITS)
         texts = [t for t in form.getlist("texts") if isinstance(t, str)]
         files = [f for f in form.getlist("images") if not isinstance(f, str)]
         uploads = [(f.filename or f"image-{i + 1}", await read_upload(f, state)) for i, f in enumerate(files)]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cliplab.errors import CliplabError
 from cliplab.models.core.base import Encoder
+from cliplab.serve.classes import ClassCache
 from cliplab.serve.encoders import EncoderPool, SharedEncoder
 from cliplab.serve.errors import NotFound
 from cliplab.serve.sources import FolderSource, ShardsSource, Source
@@ -26,7 +27,9 @@ class Settings:
     max_upload_mb: float = 20.0  # uploads and base64 images above → 413
     max_pixels: int | None = None  # None: the CLI's guard (CLIPLAB_MAX_PIXELS, 64 MP)
     allow_urls: bool = False  # fetch `image_url`s (off: the server never touches the network)
-    cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    cors_origins: list[str] = field(default_factory=list)  # [] → same-origin only (no CORS headers)
+    bind_host: str | None = None  # the address listened on: a Host header naming it is accepted
+    allowed_hosts: list[str] = field(default_factory=list)  # more accepted Host names (--allowed-host)
     thumb_size: int = 256
     dedup_threshold: float = 0.98  # cosine at or above which two results count as the same image
 
@@ -40,6 +43,7 @@ class ServerState:
     sources: dict[str, Source]
     encoders: EncoderPool
     settings: Settings = field(default_factory=Settings)
+    classes: ClassCache = field(default_factory=ClassCache, repr=False)  # /api/classify's, bounded
     _checked: set = field(default_factory=set, repr=False)
 
     def source(self, name: str | None) -> Source:

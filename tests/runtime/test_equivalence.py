@@ -60,9 +60,11 @@ def test_tiny_clip_int8_close_to_torch(clip_pair, photos, texts):
 
 
 def test_identity_is_the_torch_models(clip_pair):
+    from cliplab.models.core.tower import TowerEncoder
     from cliplab.runtime import without_runtime
 
     torch_enc, fp32, int8 = clip_pair
+    assert isinstance(fp32, TowerEncoder) and type(fp32.model.image).__name__ == "OnnxTower"  # one encoder class
     assert without_runtime(fp32.describe()) == without_runtime(torch_enc.describe())
     assert without_runtime(int8.describe()) == without_runtime(torch_enc.describe())
     assert fp32.dim == torch_enc.dim and fp32.logit_scale == pytest.approx(torch_enc.logit_scale)

@@ -55,6 +55,7 @@ def make_client(pics):
     opened = []
 
     def factory(raise_server_exceptions: bool = True, **settings):
+        settings.setdefault("allowed_hosts", ["testserver"])  # TestClient's Host header
         state = open_state([pics], model="toy", loader=toy_loader, settings=Settings(**settings))
         client = TestClient(create_app(state), raise_server_exceptions=raise_server_exceptions)
         client.__enter__()  # runs the lifespan

@@ -35,14 +35,23 @@ def photos(shared, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(photos, tmp_path_factory, lite_encoder):
+def front():
+    """URL of clip-retrieval's web front, served from another origin than the API."""
+    with static_server(front_build()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(photos, tmp_path_factory, lite_encoder, front):
     """URL of a live server on the photos folder (42 images) with the real `lite` model (the
-    session's, already loaded for other tests)."""
-    from cliplab.serve import open_state
+    session's, already loaded for other tests). Same-origin by default: it names the front's
+    origin (--cors-origin) so that page may call it."""
+    from cliplab.serve import Settings, open_state
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLIPLAB_INDEX_HOME", str(tmp_path_factory.mktemp("index-home")))
-        state = open_state([photos], model="lite", loader=lambda spec: lite_encoder)
+        settings = Settings(cors_origins=[front])
+        state = open_state([photos], model="lite", loader=lambda spec: lite_encoder, settings=settings)
     try:
         with live_server(state) as url:
             yield url
@@ -337,33 +346,32 @@ def front_build() -> Path:
     return build
 
 
-def test_clip_retrieval_front_shows_results(browser, server, photos, dog_photos):
+def test_clip_retrieval_front_shows_results(browser, server, front, photos, dog_photos):
     """clip-retrieval's web front (from its 2.45 wheel, unchanged) finds our back end via `?back=`."""
-    with static_server(front_build()) as front:
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
-        try:
-            page = context.new_page()
-            requests = record_requests(page)
-            page.set_default_timeout(30_000)
-            page.goto(f"{front}/?back={server}&index=Photos")
-            page.wait_for_selector("#searchBar")  # Playwright's selectors pierce the open shadow root
-            page.wait_for_function("document.querySelector('clip-front').indices.includes('Photos')")
-            page.fill("#searchBar", QUERY)
-            page.press("#searchBar", "Enter")
-            page.wait_for_selector("img.pic")
-            page.wait_for_function(
-                "[...document.querySelector('clip-front').shadowRoot.querySelectorAll('img.pic')]"
-                ".slice(0, 10).every(i => i.complete && i.naturalWidth > 0)"
-            )
-            first = page.locator("img.pic").first
-            assert first.get_attribute("src").startswith(server + "/image/Photos/")
-            assert first.get_attribute("title") in dog_photos  # caption = the file name; a dog, first
-            # image search through the front's file chooser: base64 in a text/plain JSON body
-            page.set_input_files("#filechooser", str(photos / "imagenet" / "golden_retriever.jpg"))
-            page.wait_for_function(
-                "document.querySelector('clip-front').shadowRoot"
-                ".querySelector('img.pic').title === 'golden_retriever.jpg'"
-            )
-            assert_local(requests)  # its default back end (knn.laion.ai) is never asked
-        finally:
-            context.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        page = context.new_page()
+        requests = record_requests(page)
+        page.set_default_timeout(30_000)
+        page.goto(f"{front}/?back={server}&index=Photos")
+        page.wait_for_selector("#searchBar")  # Playwright's selectors pierce the open shadow root
+        page.wait_for_function("document.querySelector('clip-front').indices.includes('Photos')")
+        page.fill("#searchBar", QUERY)
+        page.press("#searchBar", "Enter")
+        page.wait_for_selector("img.pic")
+        page.wait_for_function(
+            "[...document.querySelector('clip-front').shadowRoot.querySelectorAll('img.pic')]"
+            ".slice(0, 10).every(i => i.complete && i.naturalWidth > 0)"
+        )
+        first = page.locator("img.pic").first
+        assert first.get_attribute("src").startswith(server + "/image/Photos/")
+        assert first.get_attribute("title") in dog_photos  # caption = the file name; a dog, first
+        # image search through the front's file chooser: base64 in a text/plain JSON body
+        page.set_input_files("#filechooser", str(photos / "imagenet" / "golden_retriever.jpg"))
+        page.wait_for_function(
+            "document.querySelector('clip-front').shadowRoot"
+            ".querySelector('img.pic').title === 'golden_retriever.jpg'"
+        )
+        assert_local(requests)  # its default back end (knn.laion.ai) is never asked
+    finally:
+        context.close()

@@ -23,7 +23,7 @@ CLASSES = {
 def lite_client(shared, tmp_path, lite_encoder):
     from fastapi.testclient import TestClient
 
-    from cliplab.serve import create_app, open_state
+    from cliplab.serve import Settings, create_app, open_state
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -31,7 +31,8 @@ def lite_client(shared, tmp_path, lite_encoder):
         shutil.copy(
             shared / "data" / "imagenet-samples" / "images" / f"{wnid}.jpg", folder / f"{name.replace(' ', '_')}.jpg"
         )
-    state = open_state([folder], model="lite", loader=lambda spec: lite_encoder)
+    settings = Settings(allowed_hosts=["testserver"])  # TestClient's Host header
+    state = open_state([folder], model="lite", loader=lambda spec: lite_encoder, settings=settings)
     with TestClient(create_app(state)) as client:
         yield client, folder
     state.close()

@@ -78,17 +78,58 @@ def test_token_guards_every_api_route(make_client):
     assert client.post("/knn-service", json={"text": "x"}).status_code == 200
 
 
-def test_cors(make_client):
+def test_same_origin_by_default_and_named_cors_origins(make_client):
     client, _ = make_client()
     pre = client.options(
         "/knn-service", headers={"Origin": "http://front.example", "Access-Control-Request-Method": "POST"}
     )
-    assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] in ("*", "http://front.example")
+    assert "access-control-allow-origin" not in pre.headers
     r = client.get("/indices-list", headers={"Origin": "http://front.example"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+    anyone, _ = make_client(cors_origins=["*"])
+    r = anyone.get("/indices-list", headers={"Origin": "http://front.example"})
     assert r.headers["access-control-allow-origin"] == "*"
 
     only, _ = make_client(cors_origins=["http://mine.example"])
+    pre = only.options("/knn-service", headers={"Origin": "http://mine.example", "Access-Control-Request-Method": "POST"})
+    assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "http://mine.example"
     ok = only.get("/indices-list", headers={"Origin": "http://mine.example"})
     assert ok.headers["access-control-allow-origin"] == "http://mine.example"
     other = only.get("/indices-list", headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize(
+    "host,ok",
+    [
+        ("127.0.0.1:8765", True),
+        ("localhost:8765", True),
+        ("LOCALHOST", True),
+        ("[::1]:8765", True),
+        ("127.0.0.2", True),
+        ("app.localhost:1", True),
+        ("pics.example:8765", True),  # --allowed-host
+        ("evil.example:8765", False),  # DNS rebinding: the attacker's name, re-resolved to 127.0.0.1
+        ("evil.example", False),
+        ("192.168.1.5:8765", False),
+        ("127.0.0.1.evil.example", False),
+    ],
+)
+def test_host_header_must_name_this_server(make_client, host, ok):
+    client, _ = make_client(allowed_hosts=["pics.example"])
+    for path in ("/api/collections", "/"):
+        r = client.get(path, headers={"Host": host})
+        assert (r.status_code == 200) == ok, (host, path, r.status_code)
+        if not ok:
+            assert r.status_code == 421 and "Host" in r.json()["error"]
+
+
+def test_bound_host_is_accepted(make_client):
+    from cliplab.serve.app import host_ok
+    from cliplab.serve.state import Settings
+
+    assert host_ok("10.1.2.3:80", Settings(bind_host="10.1.2.3"))
+    assert not host_ok("10.1.2.4:80", Settings(bind_host="10.1.2.3"))
+    assert host_ok("10.1.2.4:80", Settings(bind_host="0.0.0.0"))  # any address of this machine
+    assert not host_ok("evil.example", Settings(bind_host="0.0.0.0"))

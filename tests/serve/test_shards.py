@@ -17,7 +17,7 @@ def shards_client(pics, tmp_path):
     from cliplab.data.writers import write_shard
     from cliplab.data.writers import write_shards_manifest as write_manifest
     from cliplab.index.large import build_from_embeddings
-    from cliplab.serve import create_app, open_state
+    from cliplab.serve import Settings, create_app, open_state
 
     enc = ToyEncoder()
     files = [pics / rel for rel in COLOURS]
@@ -28,7 +28,8 @@ def shards_client(pics, tmp_path):
     write_shard(emb, 0, list(vecs) + [enc.encode_images([Image.new("RGB", (9, 9), (0, 0, 0))])[0]], pd.DataFrame(rows))
     write_manifest(emb, {"model": "toy", "model_info": None})
     build_from_embeddings([emb], tmp_path / "idx")
-    state = open_state(index_dirs=[tmp_path / "idx"], loader=toy_loader, names=["laion-like"])
+    settings = Settings(allowed_hosts=["testserver"])  # TestClient's Host header
+    state = open_state(index_dirs=[tmp_path / "idx"], loader=toy_loader, names=["laion-like"], settings=settings)
     with TestClient(create_app(state)) as client:
         yield client, pics
     state.close()
