@@ -27,6 +27,10 @@ class ModelSpecError(ModelNotFoundError):
     """A model spec string that names no model (a typo, a bad `preclip:N`, a folder that is no checkpoint)."""
 
 
+class QueryError(CliplabError):
+    """A search query that cannot be run: a malformed expression, an unknown like:ID, too many terms."""
+
+
 class ImageError(CliplabError):
     """One image that cannot be used; the message is the recorded reason."""
 

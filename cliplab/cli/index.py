@@ -242,15 +242,20 @@ def _index_one(folder, index, model, reindex, batch_size, rt, wait: bool, as_jso
 @app.command(
     "search",
     help=(
-        "Search a folder's images by text or by image (indexing new/changed files first).\n\n"
+        "Search a folder's images by text, by image, or by an expression (indexing new/changed files first).\n\n"
+        'QUERY is words, or rclip\'s expressions: "beach" + "sunset" - "people", 2:"dog" + ./pool.jpg, like:ID '
+        "(terms joined by ' + ' and ' - ', an optional weight before each; an image is a file or an http(s) URL). "
+        "The query vector is the normalised weighted sum of the terms' unit vectors. --image adds image terms.\n\n"
         "Searches the current folder by default (--dir to choose); a folder without an index is indexed first, "
         "with a progress bar. Prints rank, score (cosine similarity) and path; --json for scripts."
     ),
 )
 @guarded
 def search_cmd(
-    query: Optional[str] = typer.Argument(None, help="What to look for, in words."),
-    image: Optional[Path] = typer.Option(None, "--image", "-i", help="Search by this image instead of text."),
+    query: Optional[str] = typer.Argument(None, help='Words, or an expression: "beach" + "sunset" - "people".'),
+    image: Optional[List[str]] = typer.Option(
+        None, "--image", "-i", help="An image (file or http(s) URL) to search by; repeat to combine, with QUERY too."
+    ),
     folder: Optional[Path] = typer.Option(
         None, "--dir", "-d", help="Folder to search (default: the current one, or with --index the index's own folder)."
     ),
@@ -276,10 +281,7 @@ def search_cmd(
     """Search a folder's images by text or by image (indexing new/changed files first)."""
     mode = output_mode(out_format, as_json, paths=paths_only, print0=print0)
     quiet = mode in ("json", "paths", "print0")
-    if (query is None) == (image is None):
-        fail("give a text QUERY or --image PATH (one of them)")
-    if image is not None:
-        _check_query_image(image)  # before any indexing: a typo must not cost a long update
+    terms = _terms(query, image or [])  # before any indexing: a typo must not cost a long update
     from cliplab.cli.scale import is_shards_index, search_shards
 
     if is_shards_index(index):  # built by `index --from-embeddings`: nothing to update
@@ -287,7 +289,8 @@ def search_cmd(
             fail(
                 f"{index} is an index built from embeddings: its rows are not a folder tree (no --dir, --under, --glob)"
             )
-        return search_shards(index, query, image, top_k, threshold, mode, model_loader(runtime, precision, device))
+        rt = model_loader(runtime, precision, device)
+        return search_shards(index, terms, top_k, threshold, mode, rt, {"query": query, "image": (image or [None])[0]})
     if no_update and not_indexed(folder, index, model) is not None:
         fail(f"{not_indexed(folder, index, model)} is not indexed: drop --no-update (or run `cliplab index`)")
     col = _open(folder, index, model, reindex, rt=(runtime, precision, device))
@@ -304,15 +307,15 @@ def search_cmd(
             )
         if under is not None and col.catalog.count_vectors() and not col.count_under(under):
             fail(f"--under {under}: no indexed images below {col.under_path(under)}")
-        if image is not None:
-            hits = col.search_image(image, k=top_k, threshold=threshold, under=under, glob=glob)
-        else:
-            hits = col.search(query, k=top_k, threshold=threshold, under=under, glob=glob)
+        from cliplab.search import run
+
+        hits = run(col, terms, k=top_k, threshold=threshold, under=under, glob=glob)
         if as_json:
             print_json(
                 {
                     "query": query,
-                    "image": str(image) if image else None,
+                    "image": image[0] if image else None,
+                    "terms": [t.as_dict() for t in terms],
                     **col.describe(),
                     "results": [{"rank": h.rank, "score": h.score, "path": h.path} for h in hits],
                 }
@@ -323,16 +326,28 @@ def search_cmd(
         print_hits(mode, hits, search_header(col.describe()))
 
 
-def _check_query_image(image: Path) -> None:
+def _terms(query: Optional[str], images: List[str]) -> list:
+    """QUERY's terms (a term that is an existing file or a URL is an image) + one per --image; each
+    image is decoded now, so a bad one fails before any indexing."""
     from cliplab.data.images import is_url, load_image
     from cliplab.errors import ImageError
+    from cliplab.search.expression import Term, check, parse
 
-    if is_url(str(image)):
-        return
-    try:
-        load_image(image)
-    except ImageError as e:
-        raise ImageError(f"--image {image}: {e}") from None
+    if query is None and not images:
+        fail('give a QUERY (words or an expression like "beach" + "sunset") or --image FILE|URL')
+
+    def image_ref(value: str) -> bool:
+        return is_url(value) or Path(value).expanduser().is_file()
+
+    terms = (parse(query, image_ref) if query is not None else []) + [Term("image", str(i)) for i in images]
+    check(terms)
+    for t in terms:
+        if t.kind == "image" and not is_url(t.value):
+            try:
+                load_image(Path(t.value).expanduser())
+            except ImageError as e:
+                raise ImageError(f"query image {t.value}: {e}") from None
+    return terms
 
 
 @app.command("duplicates")

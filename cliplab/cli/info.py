@@ -1,5 +1,5 @@
-"""`cliplab models` (what is available offline) and `cliplab indexes` (list / prune). Nothing here
-loads model weights: listing must stay instant."""
+"""`cliplab models` (what is available offline), `cliplab formats` (which image files it reads) and
+`cliplab indexes` (list / prune). Nothing here loads model weights: listing must stay instant."""
 
 from __future__ import annotations
 
@@ -24,6 +24,25 @@ def models_cmd(as_json: bool = JsonOpt):
         return
     body = [[r["spec"], "yes" if r["installed"] else "no", r["dim"] or "?", r["source"], r["note"]] for r in rows]
     out.print(table("models", ["spec", "installed", "dim", "source", "note"], body))
+
+
+@app.command("formats")
+@guarded
+def formats_cmd(as_json: bool = JsonOpt):
+    """Image formats this installation reads (and whether folder scans pick them up), and known ones it does not."""
+    from cliplab.data.formats import formats
+
+    f = formats()
+    if as_json:
+        print_json(f)
+        return
+    body = [
+        [r["format"], " ".join(r["extensions"]), "yes" if r["listed_in_folders"] else "named only"]
+        for r in f["readable"]
+    ]
+    out.print(table("formats read", ["format", "extensions", "in folder scans"], body))
+    body = [[r["format"], " ".join(r["extensions"]), r["reason"]] for r in f["not_readable"]]
+    out.print(table("not read (listed in folders, reported as skipped)", ["format", "extensions", "why"], body))
 
 
 indexes_app = typer.Typer(

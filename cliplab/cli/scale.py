@@ -93,24 +93,25 @@ def is_shards_index(index: Optional[Path]) -> bool:
 
 def search_shards(
     index: Path,
-    query: Optional[str],
-    image: Optional[Path],
+    terms: list,
     top_k: int,
     threshold: Optional[float],
     mode: str,
     loader=None,
+    asked: Optional[dict] = None,
 ) -> None:
     from cliplab.cli.index_view import search_header
     from cliplab.cli.output import print_hits
     from cliplab.index.shards import ShardsIndex
+    from cliplab.search import run
 
     with ShardsIndex(index, loader=loader or load_model) as idx:
-        hits = idx.search_image(image, top_k, threshold) if image is not None else idx.search(query, top_k, threshold)
+        hits = run(idx, terms, top_k, threshold)
         if mode == "json":
             print_json(
                 {
-                    "query": query,
-                    "image": str(image) if image else None,
+                    **(asked or {}),  # the query and image as given
+                    "terms": [t.as_dict() for t in terms],
                     **idx.describe(),
                     "results": [h.as_dict() for h in hits],
                 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import typer
 
@@ -36,7 +37,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8765, "--port", help="Port (0: any free port)."),
     token: str | None = typer.Option(
-        None, "--token", envvar="CLIPLAB_TOKEN", help="Require 'Authorization: Bearer TOKEN' on every API route."
+        None,
+        "--token",
+        envvar="CLIPLAB_TOKEN",
+        help="Require 'Authorization: Bearer TOKEN' on every API route. Shows in `ps`: prefer --token-file "
+        "or $CLIPLAB_TOKEN.",
+    ),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", help="Read the token from this file (first line), instead of --token."
+    ),
+    no_token: bool = typer.Option(
+        False, "--no-token", help="Serve a non-loopback --host without a token (anyone who can reach it may search)."
     ),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="Largest accepted upload (413 above)."),
     allow_urls: bool = typer.Option(False, "--allow-urls", help="Let queries name image URLs for the server to fetch."),
@@ -67,7 +78,13 @@ def serve(
         raise CliplabError("--max-upload-mb must be positive")
     if not 0 <= port <= 65535:
         raise CliplabError(f"--port {port}: use 0..65535 (0: any free port)")
-    loopback = host in ("127.0.0.1", "localhost", "::1")
+    token = _token(token, token_file)
+    loopback = _is_loopback(host)
+    if not loopback and not token and not no_token:
+        raise CliplabError(
+            f"--host {host} reaches beyond this machine: give a token (--token-file FILE or $CLIPLAB_TOKEN), "
+            "or --no-token to serve without one"
+        )
     sock = _bind(host, port)
     settings = Settings(
         token=token or None,
@@ -110,6 +127,31 @@ def serve(
         if state is not None:
             state.close()
         sock.close()
+
+
+def _token(token: str | None, token_file: Path | None) -> str | None:
+    if token_file is None:
+        return token or None
+    if token:
+        raise CliplabError("give --token or --token-file, not both")
+    try:
+        lines = token_file.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise CliplabError(f"--token-file {token_file}: {e.strerror or e}") from None
+    if not lines or not lines[0].strip():
+        raise CliplabError(f"--token-file {token_file}: the first line is empty")
+    return lines[0].strip()
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _loader(runtime: str, precision: str, device: str):

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from cliplab.data.formats import IMAGE_EXTENSIONS, LISTED_EXTENSIONS  # noqa: F401  (IMAGE_EXTENSIONS: re-exported)
 from cliplab.errors import DataError
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 @dataclass
@@ -37,7 +36,8 @@ def broken_link_reason(path: str | Path) -> str:
 
 
 def walk_images(root: str | Path, under: str | None = None, skip_hidden: bool = True) -> Iterator[Found]:
-    """Every image file below root[/under] (by extension), in no particular order.
+    """Every picture file below root[/under] (by extension: cliplab.data.formats.LISTED_EXTENSIONS,
+    RAW and video included so that they are reported as not supported), in no particular order.
 
     Hidden entries (.git, .thumbnails, …) are skipped when `skip_hidden`. Unreadable folders are
     passed over (their files are simply not seen).
@@ -70,7 +70,7 @@ def walk_images(root: str | Path, under: str | None = None, skip_hidden: bool = 
                         seen.add(key)
                         stack.append((e.path, rel + e.name + "/"))
                     continue
-                if os.path.splitext(e.name)[1].lower() not in IMAGE_EXTENSIONS:
+                if os.path.splitext(e.name)[1].lower() not in LISTED_EXTENSIONS:
                     continue
                 if e.is_file():
                     s = e.stat()

@@ -1,7 +1,8 @@
 """Image loading that never crashes a run: every failure becomes an ImageError with a reason.
 
-Handles EXIF orientation, any PIL mode (→ RGB), zero-byte / truncated / non-image files,
-decompression bombs (checked from the header, before any pixel is decoded) and http(s) URLs.
+Handles EXIF orientation, any PIL mode (→ RGB, cliplab.data.decode), HEIC/HEIF/AVIF, zero-byte /
+truncated / non-image files, RAW and video files (a reason, never an attempt), decompression bombs
+(checked from the header, before any pixel is decoded, for every format) and http(s) URLs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Iterable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cliplab.data.decode import to_rgb  # noqa: F401  (re-exported)
 from cliplab.data.files import IMAGE_EXTENSIONS, broken_link_reason, walk_images  # noqa: F401  (re-exported)
+from cliplab.data.formats import not_supported, register_heif, unread_reason
 from cliplab.data.shards import TarMember, is_tar, list_tar
 from cliplab.errors import CliplabError, ImageError
 from cliplab.settings import DEFAULT_MAX_PIXELS, settings  # noqa: F401  (DEFAULT_MAX_PIXELS: importable here)
@@ -23,6 +26,7 @@ from cliplab.settings import DEFAULT_MAX_PIXELS, settings  # noqa: F401  (DEFAUL
 # One size limit: CLIPLAB_MAX_PIXELS (checked from the header in load_image). PIL's own bomb limit
 # (~179 MP) would otherwise win silently whenever the documented one is set higher.
 Image.MAX_IMAGE_PIXELS = None
+register_heif()  # HEIC/HEIF open like any PIL format (lazily: the header first, pixels on load)
 URL_TIMEOUT_S = 15
 
 
@@ -57,15 +61,6 @@ def _open_source(src: str | Path | bytes):
     return p
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB, compositing transparency onto white (as transformers does; a plain convert turns it black)."""
-    if "A" in image.getbands() or image.info.get("transparency") is not None:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
 def load_image(src: str | Path | bytes, max_pixels: int | None = None, draft: int | None = None) -> Image.Image:
     """Decode one image fully into an RGB PIL image, or raise ImageError(reason).
 
@@ -74,6 +69,8 @@ def load_image(src: str | Path | bytes, max_pixels: int | None = None, draft: in
     cheaper. Its pixels then differ slightly from a full decode + resize, so callers that need
     bit-exact preprocessing (tests against transformers use small images) leave it None."""
     limit = settings().max_pixels if max_pixels is None else max_pixels
+    if isinstance(src, (str, Path)) and not is_url(str(src)) and (why := not_supported(src)):
+        raise ImageError(why)  # RAW/video: by extension, without reading the file
     fp = _open_source(src)
     try:
         with warnings.catch_warnings():
@@ -90,12 +87,23 @@ def load_image(src: str | Path | bytes, max_pixels: int | None = None, draft: in
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError("not an image (unrecognised format)") from None
+        raise ImageError(unread_reason(fp if isinstance(fp, Path) else None, _head(fp))) from None
     except Image.DecompressionBombError as e:
         raise ImageError(f"image too large ({e})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e).strip() or type(e).__name__
         raise ImageError(f"corrupt or truncated image ({msg})") from None
+
+
+def _head(fp) -> bytes:
+    """The first bytes of a source, to name the format of a file PIL could not identify."""
+    try:
+        if isinstance(fp, Path):
+            with fp.open("rb") as f:
+                return f.read(16)
+        return fp.getvalue()[:16]
+    except (OSError, AttributeError):
+        return b""
 
 
 def list_images(inputs: Iterable[str | Path], recursive: bool = True) -> list[str]:

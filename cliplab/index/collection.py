@@ -191,11 +191,16 @@ class Collection:
         glob: str | None = None,
     ) -> list[Hit]:
         """Image → the k most similar other images. An indexed, unchanged file reuses its stored vector."""
+        if not self.catalog.count_vectors():
+            return []
+        fid, vec = self.image_vector(image)
+        return self.search_vector(vec, k, threshold, under, glob, exclude=() if fid is None else (fid,))
+
+    def image_vector(self, image: str | Path) -> tuple[int | None, np.ndarray]:
+        """(its catalog id when indexed, its vector) of a query image: a file or an http(s) URL."""
         from cliplab.data.images import is_url, load_image  # load_image raises ImageError with the reason
         from cliplab.errors import ImageError
 
-        if not self.catalog.count_vectors():
-            return []
         if is_url(str(image)):
             fid, vec, path = None, None, str(image)
         else:
@@ -208,7 +213,7 @@ class Collection:
             except ImageError as e:
                 raise ImageError(f"query image {image}: {e}") from None
             vec = self.encoder().encode_images([img])[0]
-        return self.search_vector(vec, k, threshold, under, glob, exclude=() if fid is None else (fid,))
+        return fid, vec
 
     def search_vector(
         self,

@@ -14,7 +14,7 @@ import os
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -158,18 +158,18 @@ class ShardsIndex:
 
     def search_image(self, image: str | Path, k: int = 10, threshold: float | None = None) -> list[ShardHit]:
         """Image → the k most similar other images: rows of the query file itself are left out."""
+        return self.search_vector(self.image_vector(image), k, threshold, exclude_files=[str(image)])
+
+    def image_vector(self, image: str | Path) -> np.ndarray:
         from cliplab.data.images import load_image
 
-        vec = self.encoder().encode_images([load_image(image)])[0]
-        same, want = _same_file(image), k + 1
-        while True:
-            hits = self.search_vector(vec, want, threshold)
-            keep = [h for h in hits if not same(h.path)]
-            if len(keep) >= k or len(hits) < min(want, self.count) or want >= self.count:
-                return [replace(h, rank=r) for r, h in enumerate(keep[:k], 1)]
-            want *= 2  # the file is in the index more than once
+        return self.encoder().encode_images([load_image(image)])[0]
 
-    def search_vector(self, vector: np.ndarray, k: int = 10, threshold: float | None = None) -> list[ShardHit]:
+    def search_vector(
+        self, vector: np.ndarray, k: int = 10, threshold: float | None = None, exclude_files: Sequence[str] = ()
+    ) -> list[ShardHit]:
+        """The k best rows for `vector`; rows of the files in `exclude_files` (the query's own images,
+        matched as the same file on disk or the same URL) are left out."""
         if k < 1:
             raise CliplabError("top-k must be at least 1")
         q = l2_normalize(np.asarray(vector, np.float32).reshape(1, -1))
@@ -177,7 +177,17 @@ class ShardsIndex:
             raise IndexMismatchError(f"query vector has {q.shape[1]} dims, the index {self.dim}")
         if not self.count:
             return []
-        scores, ids = self.raw_search(q, min(k, self.count))
+        same = [_same_file(f) for f in exclude_files]
+        want = min(k + len(same), self.count)
+        while True:
+            hits = self._rows(q, want, threshold)
+            keep = [h for h in hits if not any(s(h.path) for s in same)]
+            if len(keep) >= k or len(hits) < want or want >= self.count:
+                return [replace(h, rank=r) for r, h in enumerate(keep[:k], 1)]
+            want = min(want * 2, self.count)  # a query file is in the index more than once
+
+    def _rows(self, q: np.ndarray, k: int, threshold: float | None) -> list[ShardHit]:
+        scores, ids = self.raw_search(q, k)
         keep = [
             (float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0 and (threshold is None or s >= threshold)
         ]

@@ -19,6 +19,7 @@ from typing import Callable
 
 from cliplab.data.digest import file_digest
 from cliplab.data.files import broken_link_reason, walk_images
+from cliplab.data.formats import not_supported
 from cliplab.errors import CliplabError
 from cliplab.index.catalog import Catalog
 from cliplab.models.core.base import Encoder
@@ -140,24 +141,28 @@ def _apply(catalog, root, p: Plan, get_encoder, under, batch_size, progress, wor
     """The writes of `sync`: deletions, reuse and broken links in one transaction, then one
     transaction per embedded batch."""
     stats = p.stats
+    # broken symlinks and RAW/video files: failed with the reason, never hashed (a video can be GBs), no model
+    broken = {f: broken_link_reason(root / f) if p.found[f][0] < 0 else not_supported(f) for f in p.todo}
+    broken = {f: why for f, why in broken.items() if why}
+    hashable = [f for f in p.todo if f not in broken]
     pool = ThreadPoolExecutor(max_workers=4)  # hashing is I/O + C code: threads overlap well
     try:
-        hashes = dict(zip(p.todo, pool.map(file_hash, [root / f for f in p.todo])))
+        hashes = dict(zip(hashable, pool.map(file_hash, [root / f for f in hashable])))
     finally:
         pool.shutdown(cancel_futures=True)  # on Ctrl-C, don't hash the rest first
+    hashes.update(dict.fromkeys(broken))
     known = catalog.file_states(under)
     reuse = catalog.blobs_by_hash(hashes.values())
     touched = {f for f in p.todo if f in known and known[f].status == "ok" and hashes[f] and known[f].hash == hashes[f]}
     copied = [f for f in p.todo if f not in touched and hashes[f] in reuse]
-    broken = [f for f in p.todo if p.found[f][0] < 0]  # broken symlinks: failed with the reason, no model
     with catalog.write() as w:
         w.delete(p.deleted)
         w.touch([(f, *p.found[f]) for f in sorted(touched)])
         w.put_ok([(f, *p.found[f], hashes[f]) for f in copied], [reuse[hashes[f]] for f in copied])
-        w.put_failed([(f, *p.found[f], None, broken_link_reason(root / f)) for f in broken])
+        w.put_failed([(f, *p.found[f], None, why) for f, why in sorted(broken.items())])
     stats.reused = len(touched) + len(copied)
     stats.failed = len(broken)
-    stats.failures = [(f, broken_link_reason(root / f)) for f in broken]
+    stats.failures = sorted(broken.items())
     skip = touched | set(copied) | set(broken)
     rest = [f for f in p.todo if f not in skip]
     done = stats.reused + stats.failed

@@ -27,7 +27,8 @@ from cliplab.serve.state import ServerState
 
 STATIC_DIR = Path(__file__).parent / "static"
 DOCS_STATIC = "/static-docs"
-OPEN_PATHS = {"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/favicon.ico"}
+# with a token, the API description (/openapi.json, /docs, /redoc) needs it too: only the page is open
+OPEN_PATHS = {"/", "/healthz", "/favicon.ico"}
 log = logging.getLogger("cliplab.serve")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from cliplab.serve.errors import ApiError, NotFound, TooLarge  # noqa: F401 (the
 from cliplab.serve.sources import Match, Source
 from cliplab.serve.state import ServerState
 
+log = logging.getLogger("cliplab.serve")
 MAX_RESULTS = 1000
 MAX_OFFSET = 100_000  # paging deeper than this is not browsing any more
 
@@ -83,6 +85,7 @@ def load_upload(raw: bytes, state: ServerState, name: str = "image"):
 
 
 def fetch_url(url: Any, state: ServerState):
+    from cliplab.data.fetch import FetchError, fetch_url
     from cliplab.data.images import is_url, load_image
 
     if not state.settings.allow_urls:
@@ -92,8 +95,13 @@ def fetch_url(url: Any, state: ServerState):
         )
     if not isinstance(url, str) or not is_url(url):
         raise ApiError("image_url must be an http(s) URL")
+    try:  # public addresses only, bounded in bytes and time (cliplab/data/fetch.py)
+        raw = fetch_url(url, state.settings.max_upload_bytes, state.settings.fetch_timeout_s)
+    except FetchError as e:
+        log.info("image_url %s not fetched: %s", url, e.reason)
+        raise ApiError(f"image_url: {e}") from None
     try:
-        return load_image(url, max_pixels=state.settings.max_pixels)
+        return load_image(raw, max_pixels=state.settings.max_pixels)
     except ImageError as e:
         raise ApiError(f"image_url: {e}") from None
 
@@ -101,12 +109,13 @@ def fetch_url(url: Any, state: ServerState):
 def check_embedding(values: Any, dim: int | None) -> np.ndarray:
     if not isinstance(values, list) or not values:
         raise ApiError("embedding_input must be a non-empty list of numbers")
-    try:
-        v = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ApiError("embedding_input must be a list of numbers") from None
-    if v.ndim != 1:
+    # JSON numbers only: numpy would read "1.5" and true as numbers, and 10**400 overflows it
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
         raise ApiError("embedding_input must be a flat list of numbers")
+    try:
+        v = np.asarray([float(x) for x in values], dtype=np.float64)
+    except OverflowError:
+        raise ApiError("embedding_input contains a number too large for a float") from None
     if dim is not None and v.shape[0] != dim:
         raise ApiError(f"embedding_input has {v.shape[0]} dimensions; this collection's vectors have {dim}")
     if not np.isfinite(v).all():
@@ -164,7 +173,7 @@ def parse_id(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
+        return value if 0 <= value < 2**63 else None  # SQLite's integers are 64-bit
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
         return int(value)
     return None

@@ -26,7 +26,7 @@ from cliplab.serve.query import (
     query_vector,
     search,
 )
-from cliplab.serve.routes_clip import image_url, read_json
+from cliplab.serve.routes_clip import image_url, json_body, read_json
 from cliplab.serve.state import ServerState
 
 router = APIRouter(prefix="/api", tags=["cliplab"])
@@ -297,7 +297,13 @@ def embed(state: ServerState, collection, texts: list, uploads: list[tuple[str, 
     return out
 
 
-@router.post("/embed")
+EMBED_BODY = {
+    "type": "object",
+    "properties": {"texts": {"type": "array", "items": {"type": "string"}}, "collection": {"type": "string"}},
+}
+
+
+@router.post("/embed", openapi_extra=json_body(EMBED_BODY))
 async def embed_route(request: Request, state: ServerState = Depends(get_state)) -> dict:
     """Texts (JSON `{"texts": [...]}` or form fields) and/or images (multipart `images`) → vectors."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):

@@ -40,6 +40,8 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(b"".join(chunks) or b"null")
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(f"invalid JSON body ({e})") from None
+    except RecursionError:
+        raise ApiError("invalid JSON body (nested too deeply)") from None
 
 
 def _body_limit(state: ServerState) -> int:
@@ -94,7 +96,33 @@ def image_url(base: str, collection: str, item, route: str = "image") -> str:
     return item.url or f"{base}/{route}/{collection}/{item.id}"
 
 
-@router.post("/knn-service")
+_NAME = {"type": "string", "description": "collection name (required when there are several)"}
+KNN_BODY = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "image": {"type": "string", "description": "base64 of an image file"},
+        "image_url": {"type": "string", "description": "http(s) URL (only with --allow-urls)"},
+        "embedding_input": {"type": "array", "items": {"type": "number"}},
+        "indice_name": _NAME,
+        "num_images": {"type": "integer", "minimum": 0},
+        "deduplicate": {"type": "boolean"},
+        "modality": {"type": "string", "enum": ["image"]},
+    },
+}
+METADATA_BODY = {
+    "type": "object",
+    "required": ["ids"],
+    "properties": {"ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 10000}, "indice_name": _NAME},
+}
+
+
+def json_body(schema: dict) -> dict:
+    """The OpenAPI description of a body the route reads itself (for /docs and the fuzz test)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post("/knn-service", openapi_extra=json_body(KNN_BODY))
 async def knn_service(request: Request, state: ServerState = Depends(get_state)) -> list[dict]:
     body = await read_json(request, _body_limit(state))
     return await run_in_threadpool(knn, state, body, base_url(request))
@@ -114,7 +142,7 @@ def metadata(state: ServerState, body: Any, base: str) -> list[dict]:
     return [{"id": i, "metadata": _meta(base, src.name, items[i])} for i in ids if i in items]
 
 
-@router.post("/metadata")
+@router.post("/metadata", openapi_extra=json_body(METADATA_BODY))
 async def metadata_route(request: Request, state: ServerState = Depends(get_state)) -> list[dict]:
     body = await read_json(request, 1024 * 1024)
     return await run_in_threadpool(metadata, state, body, base_url(request))

@@ -2,7 +2,8 @@
 
 No path from the request ever reaches the file system: the id is looked up in the catalog, and only
 a file the index lists as an image is sent. Anything else — a non-number, an unknown id, `..`
-forms, encoded slashes — is a 404.
+forms, encoded slashes — is a 404. Files browsers cannot show (HEIC, HEIF, AVIF, TIFF) are sent as
+a JPEG made once and cached like a thumbnail.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
+from cliplab.data.formats import BROWSER_EXTENSIONS
 from cliplab.errors import ImageError
 from cliplab.serve.deps import get_state
 from cliplab.serve.query import NotFound, parse_id
@@ -41,7 +43,9 @@ def _not_modified(request: Request, etag: str) -> bool:
 
 @router.get("/image/{collection}/{image_id}")
 def image(collection: str, image_id: str, request: Request, state: ServerState = Depends(get_state)):
-    item, _ = _item(state, collection, image_id)
+    item, src = _item(state, collection, image_id)
+    if item.file.suffix.lower() not in BROWSER_EXTENSIONS:  # HEIC, TIFF, …: browsers show them as JPEG only
+        return _jpeg(request, *_make_jpeg(item, src, None, image_id, state))
     etag = file_tag(item.file, item.id)
     headers = {"ETag": etag, "Cache-Control": CACHE}
     if _not_modified(request, etag):
@@ -55,12 +59,19 @@ def image(collection: str, image_id: str, request: Request, state: ServerState =
 @router.get("/thumb/{collection}/{image_id}")
 async def thumb(collection: str, image_id: str, request: Request, state: ServerState = Depends(get_state)):
     item, src = _item(state, collection, image_id)
-    try:  # decoding is CPU work: off the event loop
-        data, etag = await run_in_threadpool(
-            thumbnail, item.file, item.id, src.cache_dir(), state.settings.thumb_size, state.settings.max_pixels
-        )
+    size = state.settings.thumb_size  # decoding is CPU work: off the event loop
+    return _jpeg(request, *await run_in_threadpool(_make_jpeg, item, src, size, image_id, state))
+
+
+def _make_jpeg(item: Item, src, size: int | None, image_id: str, state: ServerState) -> tuple[bytes, str]:
+    """(JPEG bytes, ETag) of a thumbnail, or with size None of the whole picture (cached either way)."""
+    try:
+        return thumbnail(item.file, item.id, src.cache_dir(), size, state.settings.max_pixels)
     except ImageError as e:
         raise NotFound(f"image {image_id} can no longer be read ({e})") from None
+
+
+def _jpeg(request: Request, data: bytes, etag: str) -> Response:
     headers = {"ETag": etag, "Cache-Control": CACHE}
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)

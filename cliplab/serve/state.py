@@ -15,7 +15,7 @@ from cliplab.errors import CliplabError
 from cliplab.models.core.base import Encoder
 from cliplab.serve.classes import ClassCache
 from cliplab.serve.encoders import EncoderPool, SharedEncoder
-from cliplab.serve.errors import NotFound
+from cliplab.serve.errors import ApiError, NotFound
 from cliplab.serve.sources import FolderSource, ShardsSource, Source
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -27,6 +27,7 @@ class Settings:
     max_upload_mb: float = 20.0  # uploads and base64 images above → 413
     max_pixels: int | None = None  # None: the CLI's guard (CLIPLAB_MAX_PIXELS, 64 MP)
     allow_urls: bool = False  # fetch `image_url`s (off: the server never touches the network)
+    fetch_timeout_s: float = 20.0  # an `image_url`'s whole transfer, redirects included
     cors_origins: list[str] = field(default_factory=list)  # [] → same-origin only (no CORS headers)
     bind_host: str | None = None  # the address listened on: a Host header naming it is accepted
     allowed_hosts: list[str] = field(default_factory=list)  # more accepted Host names (--allowed-host)
@@ -47,6 +48,8 @@ class ServerState:
     _checked: set = field(default_factory=set, repr=False)
 
     def source(self, name: str | None) -> Source:
+        if name is not None and not isinstance(name, str):
+            raise ApiError("a collection name (collection / indice_name) must be a string")
         if not name:
             if not self.sources:
                 raise NotFound("this server has no collections")

@@ -137,3 +137,26 @@ def test_a_bug_is_a_json_500_and_the_server_goes_on(make_client):
     assert r.status_code == 500 and r.json() == {"error": "internal error (RuntimeError); see the server log"}
     assert "Traceback" not in r.text
     assert client.get("/api/collections").status_code == 200
+
+
+CRASH_CASES = [  # each was a 500 with a traceback
+    ("/knn-service", "[" * 100_000 + "]" * 100_000, ["nested"]),
+    ("/metadata", '{"ids": [%d]}' % 2**70, None),
+    ("/metadata", '{"ids": [1], "indice_name": ["pics"]}', ["string"]),
+    ("/knn-service", '{"text": "x", "indice_name": {"a": 1}}', ["string"]),
+    ("/knn-service", '{"embedding_input": [%d, 1, 1, 1]}' % 10**400, ["too large"]),
+    ("/knn-service", '{"embedding_input": ["1", "1", "1", "1"]}', ["numbers"]),
+    ("/knn-service", '{"embedding_input": [true, 1, 1, 1]}', ["numbers"]),
+    ("/knn-service", '{"embedding_input": [[1, 1], 1, 1, 1]}', ["numbers"]),
+    ("/api/embed", '{"texts": ["a"], "collection": ["pics"]}', ["string"]),
+]
+
+
+@pytest.mark.parametrize("path,body,words", CRASH_CASES, ids=[f"{c[0]}-{c[1][:25]}" for c in CRASH_CASES])
+def test_odd_json_is_4xx_not_500(make_client, path, body, words):
+    client, _ = make_client(raise_server_exceptions=False)
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    if words is None:  # a valid request: an id no image has
+        assert r.status_code == 200 and r.json() == [], r.text
+    else:
+        expect_error(r, 400, *words)

@@ -219,8 +219,25 @@ def test_sigterm_exits_cleanly(server):
 
 def test_ctrl_c_exits_cleanly_and_an_open_host_warns(tmp_path):
     env = {**os.environ, "CLIPLAB_INDEX_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
-    srv = Server(make_pics(tmp_path / "pics"), env, "--host", "0.0.0.0")
+    srv = Server(make_pics(tmp_path / "pics"), env, "--host", "0.0.0.0", "--no-token")  # no token: said explicitly
     assert httpx.get(f"http://127.0.0.1:{srv.port}/healthz").status_code == 200
     code, _out, err = srv.stop(signal.SIGINT)
     assert code == 0 and "Traceback" not in err, err
     assert "warning" in err and "--token" in err  # 0.0.0.0 without a token
+
+
+def test_token_file_keeps_the_token_out_of_ps(tmp_path):
+    env = {**os.environ, "CLIPLAB_INDEX_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    env.pop("CLIPLAB_TOKEN", None)
+    (tmp_path / "token").write_text("s3cret-from-file\n")
+    srv = Server(make_pics(tmp_path / "pics"), env, "--host", "0.0.0.0", "--token-file", str(tmp_path / "token"))
+    try:
+        url = f"http://127.0.0.1:{srv.port}"
+        assert "s3cret" not in " ".join(srv.proc.args)
+        assert httpx.get(url + "/api/collections").status_code == 401
+        assert httpx.get(url + "/openapi.json").status_code == 401
+        bearer = {"Authorization": "Bearer s3cret-from-file"}
+        assert httpx.get(url + "/api/collections", headers=bearer).status_code == 200
+    finally:
+        code, _out, err = srv.stop(signal.SIGTERM)
+    assert code == 0 and "warning" not in err, err

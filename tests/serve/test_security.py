@@ -61,6 +61,9 @@ def test_token_guards_every_api_route(make_client):
         ("get", "/image/pics/1", {}),
         ("get", "/thumb/pics/1", {}),
         ("post", "/api/classify", {"data": {"labels": "a"}}),
+        ("get", "/openapi.json", {}),  # the API description too (API.md: only the page and /healthz are open)
+        ("get", "/docs", {}),
+        ("get", "/redoc", {}),
     ]
     for method, path, kw in guarded:
         r = getattr(client, method)(path, **kw)
