@@ -32,7 +32,8 @@ def _item(state: ServerState, collection: str, image_id: str) -> tuple[Item, obj
     if src is None or fid is None:
         raise NotFound(f"no image {image_id!r} in collection {collection!r}")
     item = src.items([fid]).get(fid)
-    if item is None or item.file is None or not item.file.is_file():
+    # still the file that was indexed? (a swapped-in symlink or other content is not served)
+    if item is None or item.file is None or src.fresh(item) is None:
         raise NotFound(f"no image {image_id!r} in collection {collection!r}")
     return item, src
 

@@ -9,6 +9,8 @@ the same methods.
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import threading
 import time
 from collections.abc import Sequence
@@ -65,6 +67,16 @@ class Source(Protocol):
     def cache_dir(self) -> Path: ...
 
     def check_encoder(self) -> None: ...
+
+    def fresh(self, item: Item) -> os.stat_result | None: ...
+
+
+def _regular_stat(path: Path | None) -> os.stat_result | None:
+    try:
+        st = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    return st if st is not None and stat.S_ISREG(st.st_mode) else None
 
 
 class ReadWriteLock:
@@ -174,6 +186,16 @@ class FolderSource:
             out[int(i)] = Item(int(i), rel, rel.rsplit("/", 1)[-1], folder / rel)
         return out
 
+    def fresh(self, item: Item) -> os.stat_result | None:
+        """The file's stat when it is still what was indexed (a regular file, following links as
+        the indexer does, with the catalog's size and mtime); None when it was swapped or changed
+        since (it is served again once re-indexed: `--watch` sees the change itself)."""
+        known = self.collection.catalog.file_state(item.path)
+        st = _regular_stat(item.file)
+        if known is None or st is None or (st.st_size, st.st_mtime_ns) != (known.size, known.mtime_ns):
+            return None
+        return st
+
     def info(self) -> dict:
         cat = self.collection.catalog
         counts = cat.counts(self.collection.scope)
@@ -251,6 +273,10 @@ class ShardsSource:
             local = file.is_absolute() and file.suffix.lower() in IMAGE_EXTENSIONS and "#" not in path
             out[i] = Item(i, path, caption, file if local else None)
         return out
+
+    def fresh(self, item: Item) -> os.stat_result | None:
+        """Embedding rows store no size or mtime: only a regular file is served."""
+        return _regular_stat(item.file)
 
     def info(self) -> dict:
         stamp = (self.index.index_dir / "index.json").stat().st_mtime

@@ -174,9 +174,12 @@ def test_image_and_thumbnail_by_id(state_client, pics):
     again = client.get(f"/thumb/pics/{ids['red.jpg']}")
     assert again.content == t.content and again.headers["etag"] == t.headers["etag"]
     assert client.get(f"/thumb/pics/{ids['red.jpg']}", headers={"If-None-Match": t.headers["etag"]}).status_code == 304
-    # an edited file gets a new thumbnail and ETag; the old one leaves the cache
+    # an edited file is not served until it is indexed again; then it gets a new thumbnail and
+    # ETag, and the old one leaves the cache
     make_image(pics / "red.jpg", size=(90, 40), color=(10, 10, 10))
     os.utime(pics / "red.jpg", ns=(1, 1))
+    assert client.get(f"/thumb/pics/{ids['red.jpg']}").status_code == 404
+    state.sources["pics"].collection.update()
     new = client.get(f"/thumb/pics/{ids['red.jpg']}")
     assert new.headers["etag"] != t.headers["etag"] and Image.open(io.BytesIO(new.content)).getpixel((5, 5))[0] < 50
     assert len(list(state.sources["pics"].cache_dir().glob(f"{ids['red.jpg']}-*.jpg"))) == 1

@@ -136,3 +136,32 @@ def test_bound_host_is_accepted(make_client):
     assert not host_ok("10.1.2.4:80", Settings(bind_host="10.1.2.3"))
     assert host_ok("10.1.2.4:80", Settings(bind_host="0.0.0.0"))  # any address of this machine
     assert not host_ok("evil.example", Settings(bind_host="0.0.0.0"))
+
+
+def test_a_file_swapped_after_indexing_is_not_served(client, pics, tmp_path):
+    """Until it is indexed again, an image whose file no longer matches the catalog (size, mtime,
+    a regular file) is a 404: a symlink to a file outside the folder, or any other content."""
+    import os
+
+    from tests.serve.test_api import png_bytes
+
+    ids = ids_by_path(client)
+    red, green = ids["red.jpg"], ids["green.jpg"]
+    assert client.get(f"/image/pics/{red}").status_code == 200
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(png_bytes((1, 2, 3)))
+    (pics / "red.jpg").unlink()
+    (pics / "red.jpg").symlink_to(outside)
+    for route in ("image", "thumb"):
+        r = client.get(f"/{route}/pics/{red}")
+        assert r.status_code == 404 and png_bytes((1, 2, 3)) not in r.content
+    green_file = pics / "green.jpg"
+    st = green_file.stat()
+    green_file.write_text("SECRET=not an image")
+    os.utime(green_file, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime, other size
+    assert client.get(f"/image/pics/{green}").status_code == 404
+    assert client.get(f"/thumb/pics/{green}").status_code == 404
+    (pics / "grey.jpg").unlink()
+    (pics / "grey.jpg").mkdir()  # not a regular file any more
+    assert client.get(f"/image/pics/{ids['grey.jpg']}").status_code == 404
+    assert client.get(f"/image/pics/{ids['sub/red2.png']}").status_code == 200  # the others still are
