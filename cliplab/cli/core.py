@@ -36,6 +36,12 @@ def _report_failures(failures, quiet_json: bool) -> None:
             err.print(f"  skipped {path}: {reason}", markup=False)
         if len(failures) > 20:
             err.print(f"  … and {len(failures) - 20} more (see the metadata table)")
+        from collections import Counter
+
+        from cliplab.index.listing import _reason_kind  # one grouping of reasons, as `index --status` shows
+
+        kinds = Counter(_reason_kind(r) for _, r in failures).most_common()
+        err.print("skipped: " + ", ".join(f"{n} × {kind}" for kind, n in kinds), markup=False)
 
 
 @app.command()

@@ -93,6 +93,12 @@ def runtime_note(runtime: str, precision: str, device: str) -> dict:
     }
 
 
+def _metadata(m: dict) -> str:
+    """'3 of 3 images; dates from DateTimeOriginal 2, mtime 1'."""
+    dates = ", ".join(f"{k.removeprefix('date_from_')} {v}" for k, v in m.items() if k.startswith("date_from_"))
+    return f"{m['with_metadata']} of {m['indexed']} images" + (f"; dates from {dates}" if dates else "")
+
+
 def print_status(st: dict, many: bool = False) -> None:
     scope = f" (sub-folder {st['scope']})" if st["scope"] else ""
     where = ["folder", st["folder"] + scope] if st["folder"] else ["embeddings", ", ".join(st["sources"])]
@@ -106,6 +112,7 @@ def print_status(st: dict, many: bool = False) -> None:
         ["size on disk", f"{st['size_bytes'] / 1e6:.2f} MB ({st['bytes_per_image'] or 0} B/image)"],
         ["search", st["search"]],
         ["updated", st["updated_at"] or "never"],
+        *([["photo metadata", _metadata(st["metadata"])]] if st.get("metadata") else []),
     ]
     if st.get("runtime"):
         r = st["runtime"]

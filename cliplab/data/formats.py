@@ -55,9 +55,9 @@ def not_supported(path: str | Path) -> str | None:
     """The reason a file is skipped by its extension alone (RAW, video); None for anything else."""
     ext = Path(str(path)).suffix.lower()
     if ext in RAW_EXTENSIONS:
-        return f"RAW photo ({ext}): not supported yet"
+        return f"RAW photo: not supported yet ({ext})"
     if ext in VIDEO_EXTENSIONS:
-        return f"video ({ext}): not supported yet"
+        return f"video: not supported yet ({ext})"
     return None
 
 

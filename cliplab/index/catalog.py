@@ -22,29 +22,12 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from cliplab.errors import IndexMismatchError
+from cliplab.index.migrate import SCHEMA_VERSION
+from cliplab.index.migrate import create as create_schema
+from cliplab.index.migrate import upgrade as upgrade_schema
 from cliplab.models.core.base import l2_normalize
 
-SCHEMA_VERSION = 1
 CATALOG_NAME = "catalog.db"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files(
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a stale FAISS cache can't misname a file
-    path TEXT NOT NULL UNIQUE,             -- relative to the folder, '/'-separated
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    hash TEXT,                             -- blake2b-128 of the content, NULL if unreadable
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-    error TEXT,
-    indexed_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
-CREATE TABLE IF NOT EXISTS vectors(id INTEGER PRIMARY KEY, gen INTEGER NOT NULL, vec BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS vectors_gen ON vectors(gen);
-CREATE TABLE IF NOT EXISTS removed(id INTEGER NOT NULL, gen INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
-"""
 
 
 @dataclass
@@ -110,6 +93,7 @@ class Writer:
             "status=excluded.status, error=excluded.error, indexed_at=excluded.indexed_at RETURNING id",
             (path, size, mtime_ns, hash_, status, error, self.now),
         ).fetchone()
+        self.con.execute("DELETE FROM photos WHERE id=?", (row[0],))  # read again by photos.fill
         return int(row[0])
 
     def put_ok(self, rows: Iterable[tuple[str, int, int, str | None]], vectors: np.ndarray) -> list[int]:
@@ -132,7 +116,9 @@ class Writer:
 
     def touch(self, rows: Iterable[tuple[str, int, int]]) -> None:
         """Same content, new size/mtime (e.g. `touch`): update the stat, keep the vector."""
+        rows = list(rows)
         self.con.executemany("UPDATE files SET size=?, mtime_ns=? WHERE path=?", [(s, m, p) for p, s, m in rows])
+        self.con.executemany("DELETE FROM photos WHERE id=(SELECT id FROM files WHERE path=?)", [(r[0],) for r in rows])
 
     def delete(self, paths: Sequence[str]) -> None:
         ids = []
@@ -142,11 +128,13 @@ class Writer:
             ids += [r[0] for r in self.con.execute(q, chunk)]
         self._drop_vectors(ids)
         self.con.executemany("DELETE FROM files WHERE id=?", [(i,) for i in ids])
+        self.con.executemany("DELETE FROM photos WHERE id=?", [(i,) for i in ids])
 
     def clear(self) -> None:
         self.con.execute("INSERT INTO removed(id, gen) SELECT id, ? FROM vectors", (self.gen,))
         self.con.execute("DELETE FROM vectors")
         self.con.execute("DELETE FROM files")
+        self.con.execute("DELETE FROM photos")
 
     def _drop_vectors(self, ids: Sequence[int]) -> None:
         for fid in ids:
@@ -197,17 +185,18 @@ class Catalog:
         if version is None:
             self.con.execute("BEGIN IMMEDIATE")  # two processes may create it at once: one wins
             try:
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        self.con.execute(stmt)
+                create_schema(self.con)
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
             self.con.execute("COMMIT")
             with self.write(bump=False) as w:
                 if self.meta("schema_version") is None:
+                    from cliplab import __version__
+
                     w.set_meta(
                         schema_version=str(SCHEMA_VERSION),
+                        created_by=f"cliplab {__version__}",
                         gen="0",
                         epoch=uuid.uuid4().hex[:12],
                         created_at=str(time.time()),
@@ -217,6 +206,19 @@ class Catalog:
                 f"{self.path} has schema version {version}; this cliplab reads "
                 f"up to {SCHEMA_VERSION}: upgrade cliplab or rebuild with --reindex"
             )
+        elif int(version) < SCHEMA_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """An index made by an earlier release, upgraded in place: one transaction (a killed upgrade
+        leaves the old schema whole), no vector touched."""
+        from cliplab import __version__
+
+        with self.write(bump=False) as w:
+            version = int(self.meta("schema_version"))  # again, inside the lock: another process may have done it
+            if version < SCHEMA_VERSION:
+                upgrade_schema(self.con, version)
+                w.set_meta(schema_version=str(SCHEMA_VERSION), upgraded_by=f"cliplab {__version__}")
 
     def close(self) -> None:
         for con in self._cons:

@@ -22,6 +22,7 @@ from cliplab.index.catalog import CATALOG_NAME, Catalog, catalog_exists
 from cliplab.index.duplicates import EXACT_FILTER_MAX, duplicate_groups
 from cliplab.index.locate import DEFAULT_MODEL, find_index, folder_indexes, index_dir_for, normalize_spec
 from cliplab.index.lock import writer_lock
+from cliplab.index.photos import fill as fill_photo_meta
 from cliplab.index.results import DuplicateGroup, Hit
 from cliplab.index.sync import Plan, SyncStats, plan, sync
 from cliplab.models.core.base import Encoder, l2_normalize
@@ -160,8 +161,10 @@ class Collection:
             stats = sync(
                 self.catalog, self.folder, self.encoder, self._scope(under), self.batch_size, progress, before=before
             )
+            stats.metadata = fill_photo_meta(self.catalog, self.folder, bar=progress is True)
             if stats.new or stats.changed or stats.deleted:
                 self.ann.get(save=True)
+            if stats.new or stats.changed or stats.deleted or stats.metadata:
                 self.catalog.checkpoint()
         return stats
 

@@ -66,6 +66,7 @@ def _read(index_dir: Path) -> IndexInfo:
 def collection_status(col, check: bool = False, max_failures: int = 50) -> dict:
     """`Collection.status`: counts, failures with reasons, model, size on disk; `check` adds what an
     update would do."""
+    from cliplab.index.photos import coverage
     from cliplab.index.vectors import ANN_THRESHOLD  # faiss: not for a plain listing
 
     meta = col.catalog.all_meta()
@@ -88,6 +89,8 @@ def collection_status(col, check: bool = False, max_failures: int = 50) -> dict:
         "bytes_per_image": round(size / counts["indexed"]) if counts["indexed"] else None,
         "search": "exact (flat)" if counts["indexed"] < ANN_THRESHOLD else "approximate (IVF, tuned)",
         "updated_at": iso_time(meta.get("updated_at")),
+        "metadata": coverage(col.catalog),  # photo metadata: how many files have it, dates from which field
+        "written_by": meta.get("upgraded_by") or meta.get("created_by"),
     }
     if check:
         out["pending"] = col.pending()

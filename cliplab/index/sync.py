@@ -40,6 +40,7 @@ class SyncStats:
     seconds: float = 0.0
     model_loaded: bool = False
     failures: list = field(default_factory=list)  # (path, reason) of this run
+    metadata: int = 0  # photo metadata rows read (new files; every file of an index made before schema 2)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -193,7 +193,8 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
-        return _error(e.status, str(e))
+        retry = getattr(e, "retry_after", None)  # 503 Busy: the pixel budget is spent for now
+        return _error(e.status, str(e), {"Retry-After": str(retry)} if retry else None)
 
     @app.exception_handler(CliplabError)
     async def user_error(request: Request, e: CliplabError):

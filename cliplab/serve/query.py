@@ -84,9 +84,20 @@ def load_upload(raw: bytes, state: ServerState, name: str = "image"):
         raise ApiError(f"{name}: {e}") from None
 
 
-def fetch_url(url: Any, state: ServerState):
+def encode_upload(state: ServerState, shared, raw: bytes, name: str = "image") -> np.ndarray:
+    """Bytes of an image file → its unit vector. Decoded pixels count against the server's pixel
+    budget until the model has its input (queue, then 503), so big images can't pile up."""
+    from cliplab.serve.budget import image_pixels
+
+    if len(raw) > state.settings.max_upload_bytes:
+        raise TooLarge(f"{name} is larger than the upload limit ({state.settings.max_upload_mb:g} MB)")
+    with state.pixels.hold(image_pixels(raw, state.max_pixels)):
+        return shared.encode_image(load_upload(raw, state, name))
+
+
+def fetch_url(url: Any, state: ServerState) -> bytes:
     from cliplab.data.fetch import FetchError, fetch_url
-    from cliplab.data.images import is_url, load_image
+    from cliplab.data.images import is_url
 
     if not state.settings.allow_urls:
         raise ApiError(
@@ -100,10 +111,7 @@ def fetch_url(url: Any, state: ServerState):
     except FetchError as e:
         log.info("image_url %s not fetched: %s", url, e.reason)
         raise ApiError(f"image_url: {e}") from None
-    try:
-        return load_image(raw, max_pixels=state.settings.max_pixels)
-    except ImageError as e:
-        raise ApiError(f"image_url: {e}") from None
+    return raw
 
 
 def check_embedding(values: Any, dim: int | None) -> np.ndarray:
@@ -164,8 +172,8 @@ def query_vector(
         if vec is None:
             raise NotFound(f"no indexed image with id {like!r} in collection {src.name!r}")
         return vec, [fid]
-    pil = load_upload(image, state, image_name) if image is not None else fetch_url(image_url, state)
-    return state.encoder_for(src).encode_image(pil), []
+    raw = image if image is not None else fetch_url(image_url, state)
+    return encode_upload(state, state.encoder_for(src), raw, image_name if image is not None else "image_url"), []
 
 
 def parse_id(value: Any) -> int | None:

@@ -20,7 +20,7 @@ from cliplab.serve.query import (
     ApiError,
     TooLarge,
     clamp_count,
-    load_upload,
+    encode_upload,
     optional_float,
     parse_id,
     query_vector,
@@ -222,10 +222,10 @@ def classify(
     # every row has the same keys: name, id (None for an upload), error (None when ok), predictions
     for name, raw in uploads:
         try:
-            vecs.append(shared.encode_image(load_upload(raw, state, name)))
+            vecs.append(encode_upload(state, shared, raw, name))
             rows.append({"name": name, "id": None, "error": None, "predictions": []})
         except ApiError as e:
-            if e.status == 413:
+            if e.status in (413, 503):  # too large, or over the pixel budget: the whole request
                 raise
             rows.append({"name": name, "id": None, "error": str(e), "predictions": []})
     stored = src.vectors([i for i in (parse_id(x) for x in ids) if i is not None])
@@ -287,9 +287,9 @@ def embed(state: ServerState, collection, texts: list, uploads: list[tuple[str, 
         vecs, errors = [], []
         for name, raw in uploads:
             try:
-                vecs.append(shared.encode_image(load_upload(raw, state, name)).tolist())
+                vecs.append(encode_upload(state, shared, raw, name).tolist())
             except ApiError as e:
-                if e.status == 413:
+                if e.status in (413, 503):  # too large, or over the pixel budget: the whole request
                     raise
                 vecs.append(None)
                 errors.append({"name": name, "error": str(e)})

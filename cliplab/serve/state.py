@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cliplab.errors import CliplabError
 from cliplab.models.core.base import Encoder
+from cliplab.serve.budget import PixelBudget
 from cliplab.serve.classes import ClassCache
 from cliplab.serve.encoders import EncoderPool, SharedEncoder
 from cliplab.serve.errors import ApiError, NotFound
@@ -31,6 +32,8 @@ class Settings:
     cors_origins: list[str] = field(default_factory=list)  # [] → same-origin only (no CORS headers)
     bind_host: str | None = None  # the address listened on: a Host header naming it is accepted
     allowed_hosts: list[str] = field(default_factory=list)  # more accepted Host names (--allowed-host)
+    decode_budget_pixels: int | None = None  # pixels decoded at once, all requests (None: 2 × max_pixels)
+    decode_wait_s: float = 10.0  # a decode over budget waits this long, then 503 + Retry-After
     thumb_size: int = 256
     dedup_threshold: float = 0.98  # cosine at or above which two results count as the same image
 
@@ -45,7 +48,18 @@ class ServerState:
     encoders: EncoderPool
     settings: Settings = field(default_factory=Settings)
     classes: ClassCache = field(default_factory=ClassCache, repr=False)  # /api/classify's, bounded
+    pixels: PixelBudget = field(init=False, repr=False)
     _checked: set = field(default_factory=set, repr=False)
+
+    def __post_init__(self):
+        budget = self.settings.decode_budget_pixels or 2 * self.max_pixels
+        self.pixels = PixelBudget(budget, self.settings.decode_wait_s)
+
+    @property
+    def max_pixels(self) -> int:
+        from cliplab.settings import settings
+
+        return self.settings.max_pixels or settings().max_pixels
 
     def source(self, name: str | None) -> Source:
         if name is not None and not isinstance(name, str):

@@ -369,8 +369,7 @@ def test_clip_retrieval_front_shows_results(browser, server, front, photos, dog_
         # image search through the front's file chooser: base64 in a text/plain JSON body
         page.set_input_files("#filechooser", str(photos / "imagenet" / "golden_retriever.jpg"))
         page.wait_for_function(
-            "document.querySelector('clip-front').shadowRoot"
-            ".querySelector('img.pic').title === 'golden_retriever.jpg'"
+            "document.querySelector('clip-front').shadowRoot.querySelector('img.pic').title === 'golden_retriever.jpg'"
         )
         assert_local(requests)  # its default back end (knn.laion.ai) is never asked
     finally:

@@ -121,3 +121,43 @@ def test_class_embeddings_cache_is_bounded_and_in_memory(state_client, tmp_path,
         cache.get(encoder, [f"l{i}", f"m{i}"], ["{}"])
         assert cache.nbytes <= 1000
     assert 0 < len(cache) <= 1000 // 32
+
+
+def test_large_decodes_share_a_pixel_budget(make_client):
+    """Decodes hold their pixels in one budget: over it, a request waits, then gets a 503 with
+    Retry-After; once the budget is free again the same request works."""
+    import threading
+
+    client, state = make_client(decode_budget_pixels=1000, decode_wait_s=0.2)
+    png = png_bytes((200, 10, 10), size=(30, 20))  # 600 pixels
+    with state.pixels.hold(600):  # another request's decode in progress
+        r = client.post("/api/search", files={"image": ("q.png", png, "image/png")})
+        assert r.status_code == 503 and r.headers["retry-after"] == "2" and "try again" in r.json()["error"]
+        r = client.post("/api/embed", files=[("images", ("q.png", png, "image/png"))])
+        assert r.status_code == 503
+        r = client.post("/api/classify", files=[("images", ("q.png", png, "image/png"))], data={"labels": "a"})
+        assert r.status_code == 503
+    assert state.pixels.in_use == 0
+    assert client.post("/api/search", files={"image": ("q.png", png, "image/png")}).status_code == 200
+
+    hold = state.pixels.hold(600)
+    hold.__enter__()
+    threading.Timer(0.05, hold.__exit__, (None, None, None)).start()  # freed while the request waits
+    assert client.post("/api/search", files={"image": ("q.png", png, "image/png")}).status_code == 200
+    assert state.pixels.in_use == 0
+
+
+def test_memory_is_handed_back_after_a_large_decode(monkeypatch):
+    from cliplab.serve import budget
+
+    trims = []
+    monkeypatch.setattr(budget, "release_memory", lambda: trims.append(1))
+    pixels = budget.PixelBudget(10**8)
+    with pixels.hold(5_000_000):
+        with pixels.hold(5_000_000):
+            pass
+        assert trims == []  # another large decode still holds memory
+    assert trims == [1]
+    with pixels.hold(1000):
+        pass
+    assert trims == [1]  # small decodes don't pay for a trim

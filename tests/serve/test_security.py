@@ -95,7 +95,9 @@ def test_same_origin_by_default_and_named_cors_origins(make_client):
     assert r.headers["access-control-allow-origin"] == "*"
 
     only, _ = make_client(cors_origins=["http://mine.example"])
-    pre = only.options("/knn-service", headers={"Origin": "http://mine.example", "Access-Control-Request-Method": "POST"})
+    pre = only.options(
+        "/knn-service", headers={"Origin": "http://mine.example", "Access-Control-Request-Method": "POST"}
+    )
     assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "http://mine.example"
     ok = only.get("/indices-list", headers={"Origin": "http://mine.example"})
     assert ok.headers["access-control-allow-origin"] == "http://mine.example"

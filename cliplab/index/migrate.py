@@ -1,0 +1,78 @@
+"""The catalog's schema, by version, and the steps that upgrade an older catalog in place.
+
+Each step runs in the same write transaction as the version bump, so a killed upgrade (even
+SIGKILL) leaves the old schema and every row as they were; the next open tries again. Data that
+a step makes room for (photo metadata) is filled in afterwards by `photos.fill`, never by
+re-embedding. A catalog newer than this cliplab is refused with a clear error by `Catalog`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 2
+
+SCHEMA_1 = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a stale FAISS cache can't misname a file
+    path TEXT NOT NULL UNIQUE,             -- relative to the folder, '/'-separated
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT,                             -- blake2b-128 of the content, NULL if unreadable
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error TEXT,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+CREATE TABLE IF NOT EXISTS vectors(id INTEGER PRIMARY KEY, gen INTEGER NOT NULL, vec BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS vectors_gen ON vectors(gen);
+CREATE TABLE IF NOT EXISTS removed(id INTEGER NOT NULL, gen INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
+"""
+
+# 2: what each photo says about itself (data/exif.py), one row per file, for filters and date sort.
+# A row is dropped whenever its file's row is written, and `photos.fill` reads it again.
+SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS photos(
+    id INTEGER PRIMARY KEY,                -- = files.id
+    taken_at TEXT,                         -- ISO 8601 as the camera wrote it (+offset when recorded)
+    taken_from TEXT NOT NULL,              -- DateTimeOriginal | CreateDate | DateTime | mtime
+    camera_make TEXT,
+    camera_model TEXT,
+    gps_lat REAL,
+    gps_lon REAL,
+    width INTEGER,                         -- as shown: after EXIF rotation
+    height INTEGER,
+    orientation TEXT,                      -- landscape | portrait | square
+    format TEXT,
+    file_size INTEGER NOT NULL,
+    text TEXT NOT NULL DEFAULT ''          -- EXIF description, artist, copyright, user comment
+);
+CREATE INDEX IF NOT EXISTS photos_taken ON photos(taken_at);
+"""
+
+STEPS = {2: SCHEMA_2}  # version → what turns the version before it into this one
+
+
+def _run(con: sqlite3.Connection, script: str) -> None:
+    for stmt in script.split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+
+
+def create(con: sqlite3.Connection) -> None:
+    """Every table of the current version (inside the caller's transaction)."""
+    _run(con, SCHEMA_1)
+    for version in sorted(STEPS):
+        _run(con, STEPS[version])
+
+
+def upgrade(con: sqlite3.Connection, version: int) -> None:
+    """From `version` to SCHEMA_VERSION inside the caller's transaction (the caller bumps the meta)."""
+    for v in range(version + 1, SCHEMA_VERSION + 1):
+        step(con, v)
+
+
+def step(con: sqlite3.Connection, version: int) -> None:
+    _run(con, STEPS[version])
