@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import typer
 
+from cliplab.cli import query as q
 from cliplab.cli.app import (
     MODEL_HELP,
     DeviceOpt,
@@ -265,6 +266,14 @@ def search_cmd(
     ),
     under: Optional[str] = UnderOpt,
     glob: Optional[str] = GlobOpt,
+    after: Optional[str] = q.AfterOpt,
+    before: Optional[str] = q.BeforeOpt,
+    types: Optional[str] = q.TypeOpt,
+    camera: Optional[str] = q.CameraOpt,
+    min_width: Optional[int] = q.MinWidthOpt,
+    min_height: Optional[int] = q.MinHeightOpt,
+    orientation: Optional[str] = q.OrientationOpt,
+    has_gps: bool = q.HasGpsOpt,
     index: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     runtime: str = RuntimeOpt,
@@ -281,13 +290,14 @@ def search_cmd(
     """Search a folder's images by text or by image (indexing new/changed files first)."""
     mode = output_mode(out_format, as_json, paths=paths_only, print0=print0)
     quiet = mode in ("json", "paths", "print0")
-    terms = _terms(query, image or [])  # before any indexing: a typo must not cost a long update
+    terms = q.terms(query, image or [])  # before any indexing: a typo must not cost a long update
+    filters = q.filters_from(after, before, types, camera, min_width, min_height, orientation, has_gps)
     from cliplab.cli.scale import is_shards_index, search_shards
 
     if is_shards_index(index):  # built by `index --from-embeddings`: nothing to update
-        if under is not None or glob is not None or folder is not None:
+        if under is not None or glob is not None or folder is not None or filters.active:
             fail(
-                f"{index} is an index built from embeddings: its rows are not a folder tree (no --dir, --under, --glob)"
+                f"{index} is an index built from embeddings: no folder tree or photo metadata (no --dir, --under, --glob, filters)"
             )
         rt = model_loader(runtime, precision, device)
         return search_shards(index, terms, top_k, threshold, mode, rt, {"query": query, "image": (image or [None])[0]})
@@ -309,45 +319,25 @@ def search_cmd(
             fail(f"--under {under}: no indexed images below {col.under_path(under)}")
         from cliplab.search import run
 
-        hits = run(col, terms, k=top_k, threshold=threshold, under=under, glob=glob)
+        hits = run(col, terms, k=top_k, threshold=threshold, under=under, glob=glob, filters=filters)
         if as_json:
             print_json(
                 {
                     "query": query,
                     "image": image[0] if image else None,
                     "terms": [t.as_dict() for t in terms],
+                    "filters": filters.text,
                     **col.describe(),
                     "results": [{"rank": h.rank, "score": h.score, "path": h.path} for h in hits],
                 }
             )
             return
         if not hits and not quiet:
-            err.print("no results" + (" (nothing indexed)" if not col.catalog.count_vectors() else ""))
+            why = " (nothing indexed)" if not col.catalog.count_vectors() else ""
+            if not why and filters.active and not col.count_under(under, glob, filters):
+                why = f" (no indexed photo matches {filters.describe()})"
+            err.print("no results" + why, markup=False)
         print_hits(mode, hits, search_header(col.describe()))
-
-
-def _terms(query: Optional[str], images: List[str]) -> list:
-    """QUERY's terms (a term that is an existing file or a URL is an image) + one per --image; each
-    image is decoded now, so a bad one fails before any indexing."""
-    from cliplab.data.images import is_url, load_image
-    from cliplab.errors import ImageError
-    from cliplab.search.expression import Term, check, parse
-
-    if query is None and not images:
-        fail('give a QUERY (words or an expression like "beach" + "sunset") or --image FILE|URL')
-
-    def image_ref(value: str) -> bool:
-        return is_url(value) or Path(value).expanduser().is_file()
-
-    terms = (parse(query, image_ref) if query is not None else []) + [Term("image", str(i)) for i in images]
-    check(terms)
-    for t in terms:
-        if t.kind == "image" and not is_url(t.value):
-            try:
-                load_image(Path(t.value).expanduser())
-            except ImageError as e:
-                raise ImageError(f"query image {t.value}: {e}") from None
-    return terms
 
 
 @app.command("duplicates")

@@ -329,9 +329,15 @@ class Catalog:
             rows = self.con.execute(q, args).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64), from_blobs([r[1] for r in rows], dim)
 
-    def ids_matching(self, under: str | None, glob: str | None) -> np.ndarray:
+    def ids_matching(self, under: str | None, glob: str | None, filters=None) -> np.ndarray:
+        """Ids of indexed images below `under`, matching `glob` and passing `filters` (index/filters.py)."""
         where, args = _where(under, glob)
-        q = f"SELECT f.id FROM files f JOIN vectors v ON v.id=f.id WHERE 1{where}"
+        join = ""
+        if filters is not None and filters.active:
+            more, extra = filters.sql("f", "p")
+            join = " JOIN photos p ON p.id=f.id" if filters.needs_photos else ""
+            where, args = where + more, args + extra
+        q = f"SELECT f.id FROM files f JOIN vectors v ON v.id=f.id{join} WHERE 1{where}"
         return np.array([r[0] for r in self.con.execute(q, args)], dtype=np.int64)
 
     def count_vectors(self) -> int:

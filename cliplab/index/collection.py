@@ -226,14 +226,17 @@ class Collection:
         under: str | None = None,
         glob: str | None = None,
         exclude: Sequence[int] = (),
+        filters=None,
     ) -> list[Hit]:
+        """The k best images for `vector` among those below `under`, matching `glob` and passing
+        `filters` (index/filters.py): the filters narrow the nearest-neighbour step itself."""
         if k < 1:
             raise CliplabError("top-k must be at least 1")
         q = l2_normalize(np.asarray(vector, np.float32).reshape(1, -1))
         under = self._scope(under)
         allowed = None
-        if under or glob:
-            allowed = self.catalog.ids_matching(under, glob)
+        if under or glob or (filters is not None and filters.active):
+            allowed = self.catalog.ids_matching(under, glob, filters)
             if not len(allowed):
                 return []
             if len(allowed) <= EXACT_FILTER_MAX:  # small subset: exact, straight from the catalog
@@ -345,9 +348,9 @@ class Collection:
         scope = self._scope(under)
         return self.folder / scope if scope else self.folder
 
-    def count_under(self, under: str | None = None, glob: str | None = None) -> int:
+    def count_under(self, under: str | None = None, glob: str | None = None, filters=None) -> int:
         """How many indexed images a search with these filters can return."""
-        return len(self.catalog.ids_matching(self._scope(under), glob))
+        return len(self.catalog.ids_matching(self._scope(under), glob, filters))
 
     # --- helpers --------------------------------------------------------------------------------
     def _scope(self, under: str | None) -> str | None:

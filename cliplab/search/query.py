@@ -34,7 +34,9 @@ def query_vector(index, terms: Sequence[Term]) -> tuple[np.ndarray, list[int], l
     for i, t in enumerate(terms):
         if t.kind == "like":
             if not _is_collection(index):
-                raise QueryError(f"like:{t.value}: an index built from embeddings has no image ids; give the image file")
+                raise QueryError(
+                    f"like:{t.value}: an index built from embeddings has no image ids; give the image file"
+                )
             ids, vecs = index.catalog.vectors(ids=[int(t.value)])
             if not len(ids):
                 raise QueryError(f"like:{t.value}: no indexed image has this id")
@@ -58,15 +60,19 @@ def run(
     threshold: float | None = None,
     under: str | None = None,
     glob: str | None = None,
+    filters=None,
 ) -> list:
-    """The k best hits of `terms` on `index` (Collection: `Hit`s; embeddings index: `ShardHit`s)."""
+    """The k best hits of `terms` on `index` (Collection: `Hit`s; embeddings index: `ShardHit`s)
+    among the photos that pass `filters` (`cliplab.index.filters.make_filters`)."""
     if _is_collection(index):
         if not index.catalog.count_vectors():
             check(terms)
             return []
         vec, ids, _ = query_vector(index, terms)
-        return index.search_vector(vec, k, threshold, under, glob, exclude=ids)
-    if under is not None or glob is not None:
-        raise QueryError("an index built from embeddings has no folder tree: no --under or --glob")
+        return index.search_vector(vec, k, threshold, under, glob, exclude=ids, filters=filters)
+    if under is not None or glob is not None or (filters is not None and filters.active):
+        raise QueryError(
+            "an index built from embeddings has no folder tree or photo metadata: no --under, --glob or filters"
+        )
     vec, _, files = query_vector(index, terms)
     return index.search_vector(vec, k, threshold, exclude_files=[str(Path(f)) for f in files])

@@ -1,0 +1,50 @@
+"""What a search asks for, from the command line: its terms (QUERY and --image) and its filters.
+Shared by `search` (cli/index.py); the models behind them are `cliplab.search` and `index.filters`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from cliplab.cli.app import fail
+
+AfterOpt = typer.Option(None, "--after", help="Taken on or after this date: YYYY, YYYY-MM or YYYY-MM-DD.")
+BeforeOpt = typer.Option(None, "--before", help="Taken on or before this date (the whole year/month/day).")
+TypeOpt = typer.Option(None, "--type", help="File types, comma-separated: jpg,heic,png …")
+CameraOpt = typer.Option(None, "--camera", help="Camera make or model contains this (any case).")
+MinWidthOpt = typer.Option(None, "--min-width", min=1, help="At least this many pixels wide (as shown).")
+MinHeightOpt = typer.Option(None, "--min-height", min=1, help="At least this many pixels high (as shown).")
+OrientationOpt = typer.Option(None, "--orientation", help="landscape, portrait or square.")
+HasGpsOpt = typer.Option(False, "--has-gps", help="Only photos with a GPS position.")
+
+
+def filters_from(after, before, types, camera, min_width, min_height, orientation, has_gps):
+    from cliplab.index.filters import make_filters
+
+    return make_filters(after, before, types, camera, min_width, min_height, orientation, has_gps)
+
+
+def terms(query: Optional[str], images: List[str]) -> list:
+    """QUERY's terms (a term that is an existing file or a URL is an image) + one per --image; each
+    image is decoded now, so a bad one fails before any indexing."""
+    from cliplab.data.images import is_url, load_image
+    from cliplab.errors import ImageError
+    from cliplab.search.expression import Term, check, parse
+
+    if query is None and not images:
+        fail('give a QUERY (words or an expression like "beach" + "sunset") or --image FILE|URL')
+
+    def image_ref(value: str) -> bool:
+        return is_url(value) or Path(value).expanduser().is_file()
+
+    out = (parse(query, image_ref) if query is not None else []) + [Term("image", str(i)) for i in images]
+    check(out)
+    for t in out:
+        if t.kind == "image" and not is_url(t.value):
+            try:
+                load_image(Path(t.value).expanduser())
+            except ImageError as e:
+                raise ImageError(f"query image {t.value}: {e}") from None
+    return out
