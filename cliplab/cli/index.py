@@ -274,6 +274,7 @@ def search_cmd(
     min_height: Optional[int] = q.MinHeightOpt,
     orientation: Optional[str] = q.OrientationOpt,
     has_gps: bool = q.HasGpsOpt,
+    search_mode: str = q.ModeOpt,
     index: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     runtime: str = RuntimeOpt,
@@ -295,7 +296,7 @@ def search_cmd(
     from cliplab.cli.scale import is_shards_index, search_shards
 
     if is_shards_index(index):  # built by `index --from-embeddings`: nothing to update
-        if under is not None or glob is not None or folder is not None or filters.active:
+        if under is not None or glob is not None or folder is not None or filters.active or search_mode != "semantic":
             fail(
                 f"{index} is an index built from embeddings: no folder tree or photo metadata (no --dir, --under, --glob, filters)"
             )
@@ -319,7 +320,7 @@ def search_cmd(
             fail(f"--under {under}: no indexed images below {col.under_path(under)}")
         from cliplab.search import run
 
-        hits = run(col, terms, k=top_k, threshold=threshold, under=under, glob=glob, filters=filters)
+        hits = run(col, terms, top_k, threshold, under, glob, filters, search_mode)
         if as_json:
             print_json(
                 {
@@ -327,6 +328,7 @@ def search_cmd(
                     "image": image[0] if image else None,
                     "terms": [t.as_dict() for t in terms],
                     "filters": filters.text,
+                    "mode": search_mode,
                     **col.describe(),
                     "results": [{"rank": h.rank, "score": h.score, "path": h.path} for h in hits],
                 }

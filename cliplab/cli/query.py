@@ -18,6 +18,11 @@ MinWidthOpt = typer.Option(None, "--min-width", min=1, help="At least this many 
 MinHeightOpt = typer.Option(None, "--min-height", min=1, help="At least this many pixels high (as shown).")
 OrientationOpt = typer.Option(None, "--orientation", help="landscape, portrait or square.")
 HasGpsOpt = typer.Option(False, "--has-gps", help="Only photos with a GPS position.")
+ModeOpt = typer.Option(
+    "semantic",
+    "--mode",
+    help="semantic (image vectors), keyword (words of file names, captions, EXIF text) or hybrid (both, fused).",
+)
 
 
 def filters_from(after, before, types, camera, min_width, min_height, orientation, has_gps):

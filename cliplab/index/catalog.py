@@ -25,6 +25,7 @@ from cliplab.errors import IndexMismatchError
 from cliplab.index.migrate import SCHEMA_VERSION
 from cliplab.index.migrate import create as create_schema
 from cliplab.index.migrate import upgrade as upgrade_schema
+from cliplab.index.sql import where_clause
 from cliplab.models.core.base import l2_normalize
 
 CATALOG_NAME = "catalog.db"
@@ -48,25 +49,6 @@ class Delta:
     vectors: np.ndarray
     removed: np.ndarray
     count: int  # vectors in the catalog at `gen` (what an up-to-date index must hold)
-
-
-def like_prefix(under: str | None) -> str | None:
-    """SQL LIKE pattern for every path below a sub-folder (with LIKE's wildcards escaped)."""
-    if not under:
-        return None
-    esc = under.strip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return esc + "/%"
-
-
-def _where(under: str | None, glob: str | None, alias: str = "f") -> tuple[str, list]:
-    clauses, args = [], []
-    if under:
-        clauses.append(f"{alias}.path LIKE ? ESCAPE '\\'")
-        args.append(like_prefix(under))
-    if glob:
-        clauses.append(f"{alias}.path GLOB ?")
-        args.append(glob)
-    return (" AND " + " AND ".join(clauses)) if clauses else "", args
 
 
 def to_blob(v: np.ndarray) -> bytes:
@@ -93,7 +75,7 @@ class Writer:
             "status=excluded.status, error=excluded.error, indexed_at=excluded.indexed_at RETURNING id",
             (path, size, mtime_ns, hash_, status, error, self.now),
         ).fetchone()
-        self.con.execute("DELETE FROM photos WHERE id=?", (row[0],))  # read again by photos.fill
+        self._forget_photo([row[0]])
         return int(row[0])
 
     def put_ok(self, rows: Iterable[tuple[str, int, int, str | None]], vectors: np.ndarray) -> list[int]:
@@ -118,7 +100,8 @@ class Writer:
         """Same content, new size/mtime (e.g. `touch`): update the stat, keep the vector."""
         rows = list(rows)
         self.con.executemany("UPDATE files SET size=?, mtime_ns=? WHERE path=?", [(s, m, p) for p, s, m in rows])
-        self.con.executemany("DELETE FROM photos WHERE id=(SELECT id FROM files WHERE path=?)", [(r[0],) for r in rows])
+        q = f"SELECT id FROM files WHERE path IN ({','.join('?' * len(rows))})" if rows else None
+        self._forget_photo([r[0] for r in self.con.execute(q, [r[0] for r in rows])] if q else [])
 
     def delete(self, paths: Sequence[str]) -> None:
         ids = []
@@ -128,13 +111,19 @@ class Writer:
             ids += [r[0] for r in self.con.execute(q, chunk)]
         self._drop_vectors(ids)
         self.con.executemany("DELETE FROM files WHERE id=?", [(i,) for i in ids])
-        self.con.executemany("DELETE FROM photos WHERE id=?", [(i,) for i in ids])
+        self._forget_photo(ids)
 
     def clear(self) -> None:
         self.con.execute("INSERT INTO removed(id, gen) SELECT id, ? FROM vectors", (self.gen,))
         self.con.execute("DELETE FROM vectors")
         self.con.execute("DELETE FROM files")
         self.con.execute("DELETE FROM photos")
+        self.con.execute("DELETE FROM keywords")
+
+    def _forget_photo(self, ids: Sequence[int]) -> None:
+        """A file's metadata and words go with its row; `photos.fill` reads them again."""
+        self.con.executemany("DELETE FROM photos WHERE id=?", [(i,) for i in ids])
+        self.con.executemany("DELETE FROM keywords WHERE rowid=?", [(i,) for i in ids])
 
     def _drop_vectors(self, ids: Sequence[int]) -> None:
         for fid in ids:
@@ -273,7 +262,7 @@ class Catalog:
 
     # --- files ----------------------------------------------------------------------------------
     def file_states(self, under: str | None = None) -> dict[str, FileState]:
-        where, args = _where(under, None)
+        where, args = where_clause(under, None)
         q = f"SELECT f.path, f.id, f.size, f.mtime_ns, f.status, f.hash FROM files f WHERE 1{where}"
         return {p: FileState(i, s, m, st, h) for p, i, s, m, st, h in self.con.execute(q, args)}
 
@@ -282,13 +271,13 @@ class Catalog:
         return FileState(*row) if row else None
 
     def counts(self, under: str | None = None) -> dict[str, int]:
-        where, args = _where(under, None)
+        where, args = where_clause(under, None)
         q = f"SELECT status, COUNT(*) FROM files f WHERE 1{where} GROUP BY status"
         c = dict(self.con.execute(q, args))
         return {"indexed": c.get("ok", 0), "failed": c.get("failed", 0)}
 
     def failures(self, under: str | None = None, limit: int | None = None) -> list[tuple[str, str]]:
-        where, args = _where(under, None)
+        where, args = where_clause(under, None)
         q = f"SELECT f.path, f.error FROM files f WHERE f.status='failed'{where} ORDER BY f.path"
         if limit is not None:
             q += f" LIMIT {int(limit)}"
@@ -321,7 +310,7 @@ class Catalog:
                 got += self.con.execute(q, chunk).fetchall()
             rows = got
         else:
-            where, args = _where(under, glob)
+            where, args = where_clause(under, glob)
             if where:
                 q = f"SELECT v.id, v.vec FROM vectors v JOIN files f ON f.id=v.id WHERE 1{where} ORDER BY v.id"
             else:
@@ -331,7 +320,7 @@ class Catalog:
 
     def ids_matching(self, under: str | None, glob: str | None, filters=None) -> np.ndarray:
         """Ids of indexed images below `under`, matching `glob` and passing `filters` (index/filters.py)."""
-        where, args = _where(under, glob)
+        where, args = where_clause(under, glob)
         join = ""
         if filters is not None and filters.active:
             more, extra = filters.sql("f", "p")

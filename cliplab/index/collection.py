@@ -159,7 +159,7 @@ class Collection:
         """
         with self._locked(wait):
             stats = sync(
-                self.catalog, self.folder, self.encoder, self._scope(under), self.batch_size, progress, before=before
+                self.catalog, self.folder, self.encoder, self.scope_of(under), self.batch_size, progress, before=before
             )
             stats.metadata = fill_photo_meta(self.catalog, self.folder, bar=progress is True)
             if stats.new or stats.changed or stats.deleted:
@@ -170,7 +170,7 @@ class Collection:
 
     def pending(self, under: str | None = None) -> dict[str, int]:
         """What `update` would do (a stat-only scan)."""
-        s = plan(self.catalog, self.folder, self._scope(under)).stats
+        s = plan(self.catalog, self.folder, self.scope_of(under)).stats
         return {"new": s.new, "changed": s.changed, "deleted": s.deleted}
 
     # --- search ---------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ class Collection:
         if k < 1:
             raise CliplabError("top-k must be at least 1")
         q = l2_normalize(np.asarray(vector, np.float32).reshape(1, -1))
-        under = self._scope(under)
+        under = self.scope_of(under)
         allowed = None
         if under or glob or (filters is not None and filters.active):
             allowed = self.catalog.ids_matching(under, glob, filters)
@@ -290,7 +290,7 @@ class Collection:
     ) -> list[DuplicateGroup]:
         """Groups of images whose vectors are at least `threshold` similar (connected components:
         A~B and B~C group A, B, C). Exact up to EXACT_FILTER_MAX images, ANN neighbours above."""
-        ids, vecs = self.catalog.vectors(self._scope(under), glob)
+        ids, vecs = self.catalog.vectors(self.scope_of(under), glob)
         if len(ids) < 2:
             return []
         ann = self.ann.get if len(ids) > EXACT_FILTER_MAX else None
@@ -345,15 +345,15 @@ class Collection:
 
     def under_path(self, under: str | None) -> Path:
         """The folder a `--under` names (relative to the collection's scope)."""
-        scope = self._scope(under)
+        scope = self.scope_of(under)
         return self.folder / scope if scope else self.folder
 
     def count_under(self, under: str | None = None, glob: str | None = None, filters=None) -> int:
         """How many indexed images a search with these filters can return."""
-        return len(self.catalog.ids_matching(self._scope(under), glob, filters))
+        return len(self.catalog.ids_matching(self.scope_of(under), glob, filters))
 
     # --- helpers --------------------------------------------------------------------------------
-    def _scope(self, under: str | None) -> str | None:
+    def scope_of(self, under: str | None) -> str | None:
         """Sub-folders are relative to the collection's scope (the folder a user is in)."""
         if under is None:
             return self.scope

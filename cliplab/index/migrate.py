@@ -31,8 +31,9 @@ CREATE TABLE IF NOT EXISTS removed(id INTEGER NOT NULL, gen INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
 """
 
-# 2: what each photo says about itself (data/exif.py), one row per file, for filters and date sort.
-# A row is dropped whenever its file's row is written, and `photos.fill` reads it again.
+# 2: what each photo says about itself (data/exif.py), one row per file, for filters and date sort,
+# and its words for keyword search (index/keywords.py; rowid = files.id). Both rows are dropped
+# whenever the file's row is written, and `photos.fill` reads them again.
 SCHEMA_2 = """
 CREATE TABLE IF NOT EXISTS photos(
     id INTEGER PRIMARY KEY,                -- = files.id
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS photos(
     text TEXT NOT NULL DEFAULT ''          -- EXIF description, artist, copyright, user comment
 );
 CREATE INDEX IF NOT EXISTS photos_taken ON photos(taken_at);
+CREATE VIRTUAL TABLE IF NOT EXISTS keywords USING fts5(name, text, tokenize='unicode61 remove_diacritics 2');
 """
 
 STEPS = {2: SCHEMA_2}  # version → what turns the version before it into this one

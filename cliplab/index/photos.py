@@ -1,5 +1,5 @@
-"""Photo metadata in the catalog (`photos` table, schema 2): filled from each file's header by
-`data/exif.py`, for the files that have none yet — new and changed files, and every file of an
+"""Photo metadata in the catalog (`photos` table, schema 2) and each photo's words (`keywords`,
+index/keywords.py): filled from each file's header by `data/exif.py`, for the files that have none yet — new and changed files, and every file of an
 index made before schema 2. Reading a header costs ~0.2 ms, so filling never decodes or embeds.
 """
 
@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cliplab.data.exif import read_photo_meta
+from cliplab.index.keywords import path_words, sidecar_caption
 
 BATCH = 500
 COLUMNS = (
@@ -33,12 +34,14 @@ def missing(catalog) -> list[tuple[int, str]]:
     return [(int(i), str(p)) for i, p in catalog.con.execute(q + " ORDER BY f.id")]
 
 
-def _read(root: Path, rel: str) -> tuple | None:
+def _read(root: Path, rel: str) -> tuple[tuple, tuple] | None:
+    """(its photos row, its keywords row: name words and text) without the id."""
     try:
         m = read_photo_meta(root / rel)
     except OSError:  # gone since it was indexed: the next update drops it
         return None
-    return tuple(getattr(m, c) for c in COLUMNS)
+    text = " ".join(t for t in (sidecar_caption(root / rel), m.text) if t)
+    return tuple(getattr(m, c) for c in COLUMNS), (path_words(rel), text)
 
 
 def fill(catalog, root: Path, bar: bool = False) -> int:
@@ -54,13 +57,17 @@ def fill(catalog, root: Path, bar: bool = False) -> int:
     ):
         for start in range(0, len(todo), BATCH):  # header reads: I/O and C code, threads overlap
             chunk = todo[start : start + BATCH]
-            rows = [(fid, *r) for (fid, _), r in zip(chunk, pool.map(lambda t: _read(root, t[1]), chunk)) if r]
+            got = [(fid, r) for (fid, _), r in zip(chunk, pool.map(lambda t: _read(root, t[1]), chunk)) if r]
             with catalog.write(bump=False) as w:
                 w.con.executemany(
                     f"INSERT OR REPLACE INTO photos(id, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
-                    rows,
+                    [(fid, *meta) for fid, (meta, _) in got],
                 )
-            done += len(rows)
+                w.con.executemany("DELETE FROM keywords WHERE rowid=?", [(fid,) for fid, _ in got])
+                w.con.executemany(
+                    "INSERT INTO keywords(rowid, name, text) VALUES (?,?,?)", [(fid, *kw) for fid, (_, kw) in got]
+                )
+            done += len(got)
             advance(len(chunk))
     return done
 

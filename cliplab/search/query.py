@@ -53,6 +53,10 @@ def query_vector(index, terms: Sequence[Term]) -> tuple[np.ndarray, list[int], l
     return combine(np.stack(vectors), [t.weight for t in terms]), exclude_ids, exclude_files
 
 
+MODES = ("semantic", "keyword", "hybrid")
+RRF_K = 60  # Reciprocal Rank Fusion's constant (Cormack et al. 2009): 1 / (60 + rank) per list
+
+
 def run(
     index,
     terms: Sequence[Term],
@@ -61,18 +65,76 @@ def run(
     under: str | None = None,
     glob: str | None = None,
     filters=None,
+    mode: str = "semantic",
 ) -> list:
     """The k best hits of `terms` on `index` (Collection: `Hit`s; embeddings index: `ShardHit`s)
-    among the photos that pass `filters` (`cliplab.index.filters.make_filters`)."""
+    among the photos that pass `filters` (`cliplab.index.filters.make_filters`).
+
+    mode: semantic (`score`: the cosine to the query vector), keyword (BM25 over the words of names,
+    captions and EXIF text, ranked), or hybrid (the two rankings fused by Reciprocal Rank Fusion;
+    ties go to the better single rank, then to the keyword rank). For keyword and hybrid, `score`
+    is the fused score Σ 1 / (60 + rank) over the lists a photo is in."""
+    if mode not in MODES:
+        raise QueryError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
     if _is_collection(index):
         if not index.catalog.count_vectors():
             check(terms)
             return []
-        vec, ids, _ = query_vector(index, terms)
-        return index.search_vector(vec, k, threshold, under, glob, exclude=ids, filters=filters)
+        if mode == "semantic":
+            vec, ids, _ = query_vector(index, terms)
+            return index.search_vector(vec, k, threshold, under, glob, exclude=ids, filters=filters)
+        return _with_keywords(index, terms, k, threshold, under, glob, filters, mode)
+    if mode != "semantic":
+        raise QueryError(f"--mode {mode}: an index built from embeddings has no keyword index yet; use semantic")
     if under is not None or glob is not None or (filters is not None and filters.active):
         raise QueryError(
             "an index built from embeddings has no folder tree or photo metadata: no --under, --glob or filters"
         )
     vec, _, files = query_vector(index, terms)
     return index.search_vector(vec, k, threshold, exclude_files=[str(Path(f)) for f in files])
+
+
+def _keyword_list(col, text: str, n: int, under, glob, filters) -> list[int]:
+    from cliplab.index import keywords
+    from cliplab.index.sql import where_clause
+
+    where, args = where_clause(col.scope_of(under), glob)
+    photos_join = bool(filters is not None and filters.needs_photos)
+    if filters is not None and filters.active:
+        more, extra = filters.sql("f", "p")
+        where, args = where + more, args + extra
+    ids, _ = keywords.search(col.catalog, text, n, where, args, photos_join)
+    return [int(i) for i in ids]
+
+
+def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list:
+    from cliplab.index.results import Hit
+
+    check(terms)
+    text = " ".join(t.value for t in terms if t.kind == "text" and t.weight > 0)
+    if mode == "keyword" and not text:
+        raise QueryError("keyword search looks for words: give the query some text")
+    pool = max(100, 5 * k)
+    ranked = {"keyword": _keyword_list(col, text, pool, under, glob, filters) if text else []}
+    exclude: list[int] = []
+    if mode == "hybrid":
+        vec, exclude, _ = query_vector(col, terms)
+        sem = col.search_vector(vec, pool, threshold, under, glob, exclude=exclude, filters=filters)
+        ranked["semantic"] = [h.id for h in sem]
+    fused: dict[int, list] = {}
+    for name, ids in ranked.items():
+        for r, i in enumerate(ids, 1):
+            if i in exclude:
+                continue
+            f = fused.setdefault(i, [0.0, r, 10**9])
+            f[0] += 1.0 / (RRF_K + r)
+            f[1] = min(f[1], r)
+            if name == "keyword":
+                f[2] = r
+    order = sorted(fused, key=lambda i: (-fused[i][0], fused[i][1], fused[i][2], i))[:k]
+    paths = col.catalog.paths(order)
+    out = []
+    for i in order:
+        if i in paths:
+            out.append(Hit(len(out) + 1, round(fused[i][0], 6), str(col.folder / paths[i]), paths[i], i))
+    return out

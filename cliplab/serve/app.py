@@ -1,6 +1,6 @@
 """`create_app(state)`: the FastAPI app around a `ServerState`.
 
-Cross-cutting concerns live here: the token check, the request-size bound, CORS, turning every
+Cross-cutting concerns live here: the Host and token checks, the request-size bound, CORS, turning every
 error into `{"error": ...}` JSON, and the page's static files. Routes are in routes_*.py; they only
 parse requests and call the query pipeline / library.
 """
@@ -104,7 +104,8 @@ def _add_guards(app: FastAPI, state: ServerState) -> None:
 
 
 class Guard:
-    """Request size bound and token check, before any route runs. Plain ASGI (not
+    """Host check, request size bound (declared, then counted as it arrives) and token check,
+    before any route runs. Plain ASGI (not
     BaseHTTPMiddleware): it runs on every request, and the wrapper costs a task per request."""
 
     def __init__(self, app, settings):

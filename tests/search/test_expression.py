@@ -32,6 +32,7 @@ def test_words_keep_their_dashes_and_quotes_their_signs():
     assert kinds('"salt + pepper" - "a - b"') == [("text", "salt + pepper", 1.0), ("text", "a - b", -1.0)]
     assert kinds('"10:30 meeting"') == [("text", "10:30 meeting", 1.0)]  # a weight stands outside the quotes
     assert kinds('"like:5"') == [("text", "like:5", 1.0)]  # quoted: text, not an id
+    assert kinds('"a" OR 1=1 --') == [("text", '"a" OR 1=1 --', 1.0)]  # not one quoted string: text as typed
 
 
 def test_images_only_where_the_caller_says_so(tmp_path):
@@ -57,7 +58,6 @@ def test_images_only_where_the_caller_says_so(tmp_path):
         ("0:a + b", "non-zero"),
         ("like:abc", "whole number"),
         ('2:"a', "unbalanced quotes"),
-        ('a"b"', "quotes go around a whole term"),
         ('""', "empty quoted term"),
         ("2:", "needs a term"),
         (" + ".join(["cat"] * (MAX_TERMS + 1)), f"at most {MAX_TERMS}"),

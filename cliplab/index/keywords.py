@@ -1,0 +1,66 @@
+"""The keyword index: SQLite FTS5 (`keywords` table, schema 2) over each photo's words.
+
+    name   the words of its path: folders and file name, split at separators, case changes and
+           letter/digit boundaries (`holiday-2019/IMG_2041.jpg` → holiday 2019 img 2041)
+    text   its caption (a `.txt` file beside it, clip-retrieval's convention) and EXIF text
+
+Filled with the photo metadata (`photos.fill`), dropped with it when the file changes. A user's
+query never reaches FTS5's syntax: it is cut into words, each quoted, joined by OR and ranked by
+BM25 (a word in the name weighs more than one in the text), so `"a" OR 1=1 --` is four plain words.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+NAME_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
+MAX_WORDS = 32  # of a query
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
+
+
+def path_words(rel: str) -> str:
+    """'holiday-2019/IMG_2041.jpg' → 'holiday 2019 IMG 2041' (the extension is a type, not a word)."""
+    p = Path(rel)
+    parts = [*p.parent.parts, p.stem] if str(p.parent) != "." else [p.stem]
+    words = []
+    for part in parts:
+        for w in _WORD.findall(part.replace("_", " ")):
+            words += _CAMEL.sub(" ", w).split()
+    return " ".join(words)
+
+
+def sidecar_caption(path: Path) -> str:
+    side = path.with_suffix(".txt")
+    try:
+        return side.read_text(encoding="utf-8", errors="replace").strip()[:10_000] if side.is_file() else ""
+    except OSError:
+        return ""
+
+
+def fts_query(text: str) -> str | None:
+    """Free text → a safe FTS5 query: its words, each quoted, joined by OR (None: no words)."""
+    words = []
+    for w in _WORD.findall(str(text).replace("_", " ")):
+        words += _CAMEL.sub(" ", w).split()
+    words = list(dict.fromkeys(w.lower() for w in words))[:MAX_WORDS]
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words) or None
+
+
+def search(catalog, text: str, k: int, where: str = "", args: list | tuple = (), photos_join: bool = False):
+    """(ids, scores) of the k best keyword matches (score = -BM25: higher is better), restricted by
+    `where`/`args` (' AND …' over files f and photos p, as `sql.where_clause` and `Filters.sql` make)."""
+    q = fts_query(text)
+    if q is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    join = " JOIN photos p ON p.id = f.id" if photos_join else ""
+    sql = (
+        f"SELECT f.id, -bm25(keywords, {NAME_WEIGHT}, {TEXT_WEIGHT}) AS s FROM keywords "
+        f"JOIN files f ON f.id = keywords.rowid JOIN vectors v ON v.id = f.id{join} "
+        f"WHERE keywords MATCH ?{where} ORDER BY s DESC, f.id LIMIT ?"
+    )
+    rows = catalog.con.execute(sql, [q, *args, int(k)]).fetchall()
+    return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.float32)
