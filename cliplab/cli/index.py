@@ -275,6 +275,7 @@ def search_cmd(
     orientation: Optional[str] = q.OrientationOpt,
     has_gps: bool = q.HasGpsOpt,
     search_mode: str = q.ModeOpt,
+    sort: str = q.SortOpt,
     index: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     runtime: str = RuntimeOpt,
@@ -320,7 +321,8 @@ def search_cmd(
             fail(f"--under {under}: no indexed images below {col.under_path(under)}")
         from cliplab.search import run
 
-        hits = run(col, terms, top_k, threshold, under, glob, filters, search_mode)
+        info: dict = {}
+        hits = run(col, terms, top_k, threshold, under, glob, filters, search_mode, sort, info)
         if as_json:
             print_json(
                 {
@@ -329,6 +331,7 @@ def search_cmd(
                     "terms": [t.as_dict() for t in terms],
                     "filters": filters.text,
                     "mode": search_mode,
+                    "sort": {"by": sort, **info},
                     **col.describe(),
                     "results": [{"rank": h.rank, "score": h.score, "path": h.path} for h in hits],
                 }
@@ -339,7 +342,7 @@ def search_cmd(
             if not why and filters.active and not col.count_under(under, glob, filters):
                 why = f" (no indexed photo matches {filters.describe()})"
             err.print("no results" + why, markup=False)
-        print_hits(mode, hits, search_header(col.describe()))
+        print_hits(mode, hits, search_header(col.describe()) + q.sort_note(sort, info))
 
 
 @app.command("duplicates")

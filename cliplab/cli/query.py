@@ -18,11 +18,24 @@ MinWidthOpt = typer.Option(None, "--min-width", min=1, help="At least this many 
 MinHeightOpt = typer.Option(None, "--min-height", min=1, help="At least this many pixels high (as shown).")
 OrientationOpt = typer.Option(None, "--orientation", help="landscape, portrait or square.")
 HasGpsOpt = typer.Option(False, "--has-gps", help="Only photos with a GPS position.")
+SortOpt = typer.Option(
+    "relevance",
+    "--sort",
+    help="relevance, or date / -date (newest first) among the photos relevant to the query (cut-off shown).",
+)
 ModeOpt = typer.Option(
     "semantic",
     "--mode",
     help="semantic (image vectors), keyword (words of file names, captions, EXIF text) or hybrid (both, fused).",
 )
+
+
+def sort_note(sort: str, info: dict) -> str:
+    """' · by date among 37 relevant (cosine ≥ 0.241)' for the header line."""
+    if sort == "relevance":
+        return ""
+    cut = f" (cosine ≥ {info['cutoff']:.3f})" if "cutoff" in info else ""
+    return f" · {'newest' if sort == '-date' else 'oldest'} first among {info.get('relevant', 0)} relevant{cut}"
 
 
 def filters_from(after, before, types, camera, min_width, min_height, orientation, has_gps):

@@ -14,6 +14,7 @@ import numpy as np
 
 from cliplab.errors import QueryError
 from cliplab.search.expression import Term, check, combine
+from cliplab.search.sort import check_sort
 
 
 def _is_collection(index) -> bool:
@@ -66,6 +67,8 @@ def run(
     glob: str | None = None,
     filters=None,
     mode: str = "semantic",
+    sort: str = "relevance",
+    info: dict | None = None,
 ) -> list:
     """The k best hits of `terms` on `index` (Collection: `Hit`s; embeddings index: `ShardHit`s)
     among the photos that pass `filters` (`cliplab.index.filters.make_filters`).
@@ -73,9 +76,16 @@ def run(
     mode: semantic (`score`: the cosine to the query vector), keyword (BM25 over the words of names,
     captions and EXIF text, ranked), or hybrid (the two rankings fused by Reciprocal Rank Fusion;
     ties go to the better single rank, then to the keyword rank). For keyword and hybrid, `score`
-    is the fused score Σ 1 / (60 + rank) over the lists a photo is in."""
+    is the fused score Σ 1 / (60 + rank) over the lists a photo is in.
+
+    sort: relevance, or date / -date among the relevant (`sort.py`: a per-query cut-off for
+    semantic hits, every keyword match); `info` (a dict) receives the cut-off used."""
     if mode not in MODES:
         raise QueryError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
+    if check_sort(sort) != "relevance":
+        if not _is_collection(index):
+            raise QueryError("--sort date: an index built from embeddings has no photo dates")
+        return _by_date(index, terms, k, threshold, under, glob, filters, mode, sort == "-date", info)
     if _is_collection(index):
         if not index.catalog.count_vectors():
             check(terms)
@@ -92,6 +102,29 @@ def run(
         )
     vec, _, files = query_vector(index, terms)
     return index.search_vector(vec, k, threshold, exclude_files=[str(Path(f)) for f in files])
+
+
+def _by_date(col, terms, k, threshold, under, glob, filters, mode, newest_first: bool, info) -> list:
+    """Date order among the relevant: semantic hits above the query's cut-off, keyword matches."""
+    from cliplab.search.sort import POOL, by_date, cutoff, typical_score
+
+    if not col.catalog.count_vectors():
+        check(terms)
+        return []
+    info = {} if info is None else info
+    pool: dict[int, object] = {}
+    if mode in ("semantic", "hybrid"):
+        vec, ids, _ = query_vector(col, terms)
+        sem = col.search_vector(vec, POOL, threshold, under, glob, exclude=ids, filters=filters)
+        if sem:
+            cut = cutoff(sem[0].score, typical_score(col, vec))
+            info.update(cutoff=round(cut, 6), top=sem[0].score)
+            pool.update((h.id, h) for h in sem if h.score >= cut)
+    if mode in ("keyword", "hybrid"):
+        for h in _with_keywords(col, terms, POOL, threshold, under, glob, filters, "keyword"):
+            pool.setdefault(h.id, h)
+    info["relevant"] = len(pool)
+    return by_date(col, list(pool.values()), k, newest_first, None)
 
 
 def _keyword_list(col, text: str, n: int, under, glob, filters) -> list[int]:

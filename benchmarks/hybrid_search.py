@@ -1,0 +1,90 @@
+"""Which search mode is the default: semantic, keyword or hybrid (RRF), measured on Flickr8k-1k.
+
+The collection: all 1,000 photos, each with its first caption stored beside it (`<photo>.txt`,
+clip-retrieval's convention), indexed with `lite`. Queries: the other four captions of each photo,
+whose target is that photo. The mode is chosen on the train split's queries (3,200) and reported
+on the test split's (800): the rule is "hybrid when it does not lose R@1 to semantic on the
+selection queries, else semantic". A second test: each photo's file name (its stem) as the query
+must find that photo at rank 1.
+
+    python benchmarks/hybrid_search.py [--limit N]      (N queries per split, for a quick look)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, require_shared  # noqa: E402
+
+from cliplab.index import Collection  # noqa: E402
+from cliplab.runtime import load_encoder  # noqa: E402
+from cliplab.search import parse, run  # noqa: E402
+
+MODES = ("semantic", "keyword", "hybrid")
+
+
+def recalls(ranks: list[int | None]) -> dict[str, float]:
+    n = len(ranks)
+    return {f"R@{k}": round(100 * sum(1 for r in ranks if r is not None and r <= k) / n, 1) for k in (1, 5, 10)}
+
+
+def rank_of(col, query: str, target: str, mode: str) -> int | None:
+    hits = run(col, parse(query), k=10, mode=mode)
+    return next((h.rank for h in hits if h.relpath == target), None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=None, help="queries per split (default: all)")
+    a = ap.parse_args()
+    root = require_shared() / "data" / "flickr8k-1k"
+    captions, split = defaultdict(list), {}
+    with open(root / "captions.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            captions[row["path"]].append(row["caption"])
+            split[row["path"]] = row["split"]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        for rel, caps in captions.items():
+            name = Path(rel).name
+            (folder / name).symlink_to(root / rel)
+            (folder / name).with_suffix(".txt").write_text(caps[0])  # the stored caption
+        col = Collection(folder, index_dir=Path(tmp) / "idx", encoder=load_encoder("lite"))
+        t = time.perf_counter()
+        col.update()
+        print(f"indexed {col.catalog.count_vectors()} photos in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        table = {}
+        for which in ("train", "test"):
+            queries = [(c, Path(p).name) for p, caps in captions.items() if split[p] == which for c in caps[1:]]
+            queries = queries[: a.limit] if a.limit else queries
+            for mode in MODES:
+                table[(which, mode)] = recalls([rank_of(col, q, target, mode) for q, target in queries])
+            table[(which, "n")] = len(queries)
+        names = [Path(p).name for p in captions][: a.limit or None]
+        by_name = {m: 100 * sum(rank_of(col, Path(n).stem, n, m) == 1 for n in names) / len(names) for m in MODES}
+        col.close()
+    choose = "hybrid" if table[("train", "hybrid")]["R@1"] >= table[("train", "semantic")]["R@1"] else "semantic"
+    print(f"# search modes on Flickr8k-1k, lite ({machine()})\n")
+    print(
+        "| mode | selection R@1 / R@5 / R@10 (train captions) | reported R@1 / R@5 / R@10 (test captions) | file name at rank 1 |"
+    )
+    print("|---|---|---|---|")
+    for m in MODES:
+        tr, te = table[("train", m)], table[("test", m)]
+        print(
+            f"| {m} | {tr['R@1']} / {tr['R@5']} / {tr['R@10']} | {te['R@1']} / {te['R@5']} / {te['R@10']} | {by_name[m]:.1f} % |"
+        )
+    print(f"\nqueries: {table[('train', 'n')]} selection, {table[('test', 'n')]} reported, {len(names)} file names")
+    print(f"rule: hybrid unless it loses R@1 to semantic on the selection queries → default: **{choose}**")
+
+
+if __name__ == "__main__":
+    main()
