@@ -2,10 +2,12 @@
 
 The collection: all 1,000 photos, each with its first caption stored beside it (`<photo>.txt`,
 clip-retrieval's convention), indexed with `lite`. Queries: the other four captions of each photo,
-whose target is that photo. The mode is chosen on the train split's queries (3,200) and reported
-on the test split's (800): the rule is "hybrid when it does not lose R@1 to semantic on the
-selection queries, else semantic". A second test: each photo's file name (its stem) as the query
-must find that photo at rank 1.
+whose target is that photo. Only the test split's 200 photos give queries: `lite` was trained on
+the train split's captions, so its semantic scores there are memorised, not measured (54 % R@1 on
+train captions against 13 % on test ones in a first run of this script). The mode is chosen on the
+captions of half the test photos (400 queries) and reported on the other half's (400): the rule is
+"hybrid when it does not lose R@1 to semantic on the selection queries, else semantic". A second
+test: each photo's file name (its stem) as the query must find that photo at rank 1.
 
     python benchmarks/hybrid_search.py [--limit N]      (N queries per split, for a quick look)
 """
@@ -62,8 +64,10 @@ def main() -> None:
         col.update()
         print(f"indexed {col.catalog.count_vectors()} photos in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         table = {}
-        for which in ("train", "test"):
-            queries = [(c, Path(p).name) for p, caps in captions.items() if split[p] == which for c in caps[1:]]
+        test = [p for p in captions if split[p] == "test"]
+        halves = {"select": test[::2], "report": test[1::2]}
+        for which in ("select", "report"):
+            queries = [(c, Path(p).name) for p in halves[which] for c in captions[p][1:]]
             queries = queries[: a.limit] if a.limit else queries
             for mode in MODES:
                 table[(which, mode)] = recalls([rank_of(col, q, target, mode) for q, target in queries])
@@ -71,18 +75,18 @@ def main() -> None:
         names = [Path(p).name for p in captions][: a.limit or None]
         by_name = {m: 100 * sum(rank_of(col, Path(n).stem, n, m) == 1 for n in names) / len(names) for m in MODES}
         col.close()
-    choose = "hybrid" if table[("train", "hybrid")]["R@1"] >= table[("train", "semantic")]["R@1"] else "semantic"
+    choose = "hybrid" if table[("select", "hybrid")]["R@1"] >= table[("select", "semantic")]["R@1"] else "semantic"
     print(f"# search modes on Flickr8k-1k, lite ({machine()})\n")
     print(
-        "| mode | selection R@1 / R@5 / R@10 (train captions) | reported R@1 / R@5 / R@10 (test captions) | file name at rank 1 |"
+        "| mode | selection R@1 / R@5 / R@10 | reported R@1 / R@5 / R@10 | file name at rank 1 |"
     )
     print("|---|---|---|---|")
     for m in MODES:
-        tr, te = table[("train", m)], table[("test", m)]
+        tr, te = table[("select", m)], table[("report", m)]
         print(
             f"| {m} | {tr['R@1']} / {tr['R@5']} / {tr['R@10']} | {te['R@1']} / {te['R@5']} / {te['R@10']} | {by_name[m]:.1f} % |"
         )
-    print(f"\nqueries: {table[('train', 'n')]} selection, {table[('test', 'n')]} reported, {len(names)} file names")
+    print(f"\nqueries: {table[('select', 'n')]} selection, {table[('report', 'n')]} reported, {len(names)} file names")
     print(f"rule: hybrid unless it loses R@1 to semantic on the selection queries → default: **{choose}**")
 
 

@@ -41,19 +41,38 @@ def sidecar_caption(path: Path) -> str:
         return ""
 
 
+def _words(text: str) -> list[str]:
+    out = []
+    for w in _WORD.findall(str(text).replace("_", " ")):
+        out += _CAMEL.sub(" ", w).split()
+    return [w.lower() for w in out]
+
+
 def fts_query(text: str) -> str | None:
     """Free text → a safe FTS5 query: its words, each quoted, joined by OR (None: no words)."""
-    words = []
-    for w in _WORD.findall(str(text).replace("_", " ")):
-        words += _CAMEL.sub(" ", w).split()
-    words = list(dict.fromkeys(w.lower() for w in words))[:MAX_WORDS]
+    words = list(dict.fromkeys(_words(text)))[:MAX_WORDS]
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words) or None
 
 
-def search(catalog, text: str, k: int, where: str = "", args: list | tuple = (), photos_join: bool = False):
+def looks_like_a_name(text: str) -> bool:
+    """One word with a digit, '_', '-' or '.' in it (IMG_4711, DSC01234, beach_day): a file name."""
+    t = str(text).strip()
+    return bool(t) and " " not in t and any(c.isdigit() or c in "_-." for c in t) and bool(_words(t))
+
+
+def name_phrase_query(text: str) -> str | None:
+    """The words of `text` as one phrase in the name column: the file names that contain it."""
+    words = _words(text)[:MAX_WORDS]
+    return 'name : "' + " ".join(words) + '"' if words else None  # \w+ words: nothing to escape
+
+
+def search(
+    catalog, text: str, k: int, where: str = "", args: list | tuple = (), photos_join: bool = False, names: bool = False
+):
     """(ids, scores) of the k best keyword matches (score = -BM25: higher is better), restricted by
-    `where`/`args` (' AND …' over files f and photos p, as `sql.where_clause` and `Filters.sql` make)."""
-    q = fts_query(text)
+    `where`/`args` (' AND …' over files f and photos p, as `sql.where_clause` and `Filters.sql` make).
+    `names`: only files whose name holds the words of `text` as a phrase."""
+    q = name_phrase_query(text) if names else fts_query(text)
     if q is None:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     join = " JOIN photos p ON p.id = f.id" if photos_join else ""

@@ -75,8 +75,9 @@ def run(
 
     mode: semantic (`score`: the cosine to the query vector), keyword (BM25 over the words of names,
     captions and EXIF text, ranked), or hybrid (the two rankings fused by Reciprocal Rank Fusion;
-    ties go to the better single rank, then to the keyword rank). For keyword and hybrid, `score`
-    is the fused score Σ 1 / (60 + rank) over the lists a photo is in.
+    ties go to the better single rank, then to the keyword rank; a query that looks like a file
+    name, such as IMG_4711, puts the files whose names hold it first). For keyword and hybrid,
+    `score` is the fused score Σ 1 / (60 + rank) over the lists a photo is in.
 
     sort: relevance, or date / -date among the relevant (`sort.py`: a per-query cut-off for
     semantic hits, every keyword match); `info` (a dict) receives the cut-off used."""
@@ -127,7 +128,7 @@ def _by_date(col, terms, k, threshold, under, glob, filters, mode, newest_first:
     return by_date(col, list(pool.values()), k, newest_first, None)
 
 
-def _keyword_list(col, text: str, n: int, under, glob, filters) -> list[int]:
+def _keyword_list(col, text: str, n: int, under, glob, filters, names: bool = False) -> list[int]:
     from cliplab.index import keywords
     from cliplab.index.sql import where_clause
 
@@ -136,11 +137,12 @@ def _keyword_list(col, text: str, n: int, under, glob, filters) -> list[int]:
     if filters is not None and filters.active:
         more, extra = filters.sql("f", "p")
         where, args = where + more, args + extra
-    ids, _ = keywords.search(col.catalog, text, n, where, args, photos_join)
+    ids, _ = keywords.search(col.catalog, text, n, where, args, photos_join, names)
     return [int(i) for i in ids]
 
 
 def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list:
+    from cliplab.index.keywords import looks_like_a_name
     from cliplab.index.results import Hit
 
     check(terms)
@@ -164,10 +166,14 @@ def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list
             f[1] = min(f[1], r)
             if name == "keyword":
                 f[2] = r
-    order = sorted(fused, key=lambda i: (-fused[i][0], fused[i][1], fused[i][2], i))[:k]
+    order = sorted(fused, key=lambda i: (-fused[i][0], fused[i][1], fused[i][2], i))
+    if mode == "hybrid" and looks_like_a_name(text):  # a file name typed: those files first
+        named = _keyword_list(col, text, k, under, glob, filters, names=True)
+        order = [i for i in named if i not in exclude] + [i for i in order if i not in named]
+    order = order[:k]
     paths = col.catalog.paths(order)
     out = []
     for i in order:
         if i in paths:
-            out.append(Hit(len(out) + 1, round(fused[i][0], 6), str(col.folder / paths[i]), paths[i], i))
+            out.append(Hit(len(out) + 1, round(fused.get(i, [0.0])[0], 6), str(col.folder / paths[i]), paths[i], i))
     return out
