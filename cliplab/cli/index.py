@@ -274,7 +274,7 @@ def search_cmd(
     min_height: Optional[int] = q.MinHeightOpt,
     orientation: Optional[str] = q.OrientationOpt,
     has_gps: bool = q.HasGpsOpt,
-    search_mode: str = q.ModeOpt,
+    search_mode: Optional[str] = q.ModeOpt,
     sort: str = q.SortOpt,
     index: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
@@ -297,9 +297,16 @@ def search_cmd(
     from cliplab.cli.scale import is_shards_index, search_shards
 
     if is_shards_index(index):  # built by `index --from-embeddings`: nothing to update
-        if under is not None or glob is not None or folder is not None or filters.active or search_mode != "semantic":
+        if (
+            under is not None
+            or glob is not None
+            or folder is not None
+            or filters.active
+            or search_mode not in (None, "semantic")
+        ):
             fail(
-                f"{index} is an index built from embeddings: no folder tree or photo metadata (no --dir, --under, --glob, filters)"
+                f"{index} is an index built from embeddings: not a folder tree, no photo metadata or keyword index "
+                "(no --dir, --under, --glob, filters or --mode keyword/hybrid)"
             )
         rt = model_loader(runtime, precision, device)
         return search_shards(index, terms, top_k, threshold, mode, rt, {"query": query, "image": (image or [None])[0]})
@@ -330,7 +337,7 @@ def search_cmd(
                     "image": image[0] if image else None,
                     "terms": [t.as_dict() for t in terms],
                     "filters": filters.text,
-                    "mode": search_mode,
+                    "mode": info.pop("mode", search_mode),
                     "sort": {"by": sort, **info},
                     **col.describe(),
                     "results": [{"rank": h.rank, "score": h.score, "path": h.path} for h in hits],

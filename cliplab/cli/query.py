@@ -24,9 +24,10 @@ SortOpt = typer.Option(
     help="relevance, or date / -date (newest first) among the photos relevant to the query (cut-off shown).",
 )
 ModeOpt = typer.Option(
-    "semantic",
+    None,
     "--mode",
-    help="semantic (image vectors), keyword (words of file names, captions, EXIF text) or hybrid (both, fused).",
+    help="hybrid (default: both, fused by rank), semantic (image vectors only) or keyword (words of file names, "
+    "captions beside the photos, EXIF text).",
 )
 
 

@@ -55,6 +55,7 @@ def query_vector(index, terms: Sequence[Term]) -> tuple[np.ndarray, list[int], l
 
 
 MODES = ("semantic", "keyword", "hybrid")
+DEFAULT_MODE = "hybrid"  # benchmarks/hybrid_search.py: R@1 24.8 vs 14.0 semantic, file names at rank 1
 RRF_K = 60  # Reciprocal Rank Fusion's constant (Cormack et al. 2009): 1 / (60 + rank) per list
 
 
@@ -66,7 +67,7 @@ def run(
     under: str | None = None,
     glob: str | None = None,
     filters=None,
-    mode: str = "semantic",
+    mode: str | None = None,
     sort: str = "relevance",
     info: dict | None = None,
 ) -> list:
@@ -79,8 +80,15 @@ def run(
     name, such as IMG_4711, puts the files whose names hold it first). For keyword and hybrid,
     `score` is the fused score Σ 1 / (60 + rank) over the lists a photo is in.
 
+    None: hybrid where there is a keyword index (a folder's), else semantic. A query with no word
+    that the keyword index knows (an image, a like:ID, words found nowhere) gives the semantic
+    hits with their cosines.
+
     sort: relevance, or date / -date among the relevant (`sort.py`: a per-query cut-off for
-    semantic hits, every keyword match); `info` (a dict) receives the cut-off used."""
+    semantic hits, every keyword match); `info` (a dict) receives the mode and the cut-off used."""
+    mode = mode or (DEFAULT_MODE if _is_collection(index) else "semantic")
+    if info is not None:
+        info["mode"] = mode
     if mode not in MODES:
         raise QueryError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
     if check_sort(sort) != "relevance":
@@ -155,6 +163,8 @@ def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list
     if mode == "hybrid":
         vec, exclude, _ = query_vector(col, terms)
         sem = col.search_vector(vec, pool, threshold, under, glob, exclude=exclude, filters=filters)
+        if not ranked["keyword"]:  # nothing to fuse: the semantic ranking, with its cosines
+            return sem[:k]
         ranked["semantic"] = [h.id for h in sem]
     fused: dict[int, list] = {}
     for name, ids in ranked.items():
