@@ -77,9 +77,7 @@ def main() -> None:
         col.close()
     choose = "hybrid" if table[("select", "hybrid")]["R@1"] >= table[("select", "semantic")]["R@1"] else "semantic"
     print(f"# search modes on Flickr8k-1k, lite ({machine()})\n")
-    print(
-        "| mode | selection R@1 / R@5 / R@10 | reported R@1 / R@5 / R@10 | file name at rank 1 |"
-    )
+    print("| mode | selection R@1 / R@5 / R@10 | reported R@1 / R@5 / R@10 | file name at rank 1 |")
     print("|---|---|---|---|")
     for m in MODES:
         tr, te = table[("select", m)], table[("report", m)]
