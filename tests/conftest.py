@@ -20,21 +20,24 @@ atexit.register(shutil.rmtree, os.environ["CLIPLAB_CACHE"], True)
 from cliplab.data.shared import shared_dir  # noqa: E402
 
 USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cliplab"
+USER_INDEXES = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "cliplab" / "indexes"
 
 
-def _user_cache_files() -> set[str]:
-    return {str(p) for p in USER_CACHE.rglob("*")} if USER_CACHE.is_dir() else set()
+def _files(root: Path) -> set[str]:
+    return {str(p) for p in root.rglob("*")} if root.is_dir() else set()
 
 
-_USER_CACHE_BEFORE = _user_cache_files()
+_BEFORE = {root: _files(root) for root in (USER_CACHE, USER_INDEXES)}
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Fail the run when a test wrote into the user's cache (a fixture that dropped CLIPLAB_CACHE)."""
-    new = sorted(_user_cache_files() - _USER_CACHE_BEFORE)
-    if new:
-        print(f"\nerror: the tests wrote into the user's cache {USER_CACHE}: {new[:3]}")
-        session.exitstatus = 1
+    """Fail the run when a test wrote into the user's cache or index home (a fixture that dropped
+    CLIPLAB_CACHE or CLIPLAB_INDEX_HOME)."""
+    for root, before in _BEFORE.items():
+        new = sorted(_files(root) - before)
+        if new:
+            print(f"\nerror: the tests wrote into the user's {root}: {new[:3]}")
+            session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +63,17 @@ def lite_encoder():
     from cliplab.models import load_encoder
 
     return load_encoder("lite")
+
+
+@pytest.fixture
+def dated_collection(tmp_path, monkeypatch):
+    """36 generated photos with EXIF dates, cameras, GPS and orientations, indexed with the tiny
+    encoder (its index, and any the test makes, in a temp index home)."""
+    from cliplab.index import Collection
+    from tests.index.helpers import TinyEncoder, make_dated_folder
+
+    monkeypatch.setenv("CLIPLAB_INDEX_HOME", str(tmp_path / "index-home"))
+    c = Collection(make_dated_folder(tmp_path / "photos"), encoder=TinyEncoder())
+    c.update()
+    yield c
+    c.close()

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 from PIL import Image
+from PIL.ExifTags import GPS, IFD, Base
 
 from cliplab.models.core.base import Encoder, l2_normalize
 
@@ -66,3 +67,29 @@ def copy_images(shared: Path, dest: Path, n: int) -> list[str]:
         (dest / rel).write_bytes(p.read_bytes())
         out.append(rel)
     return out
+
+
+CAMERAS = [("Canon", "EOS 5D"), ("NIKON CORPORATION", "NIKON D750"), ("Apple", "iPhone 12")]
+
+
+def make_dated_folder(folder, n=36):
+    """n photos: years 2017–2020, three cameras, every third portrait, every fourth with GPS, a few PNGs."""
+    folder.mkdir(parents=True)
+    for i in range(n):
+        exif = Image.Exif()
+        exif[Base.Make], exif[Base.Model] = CAMERAS[i % 3]
+        exif.get_ifd(IFD.Exif)[Base.DateTimeOriginal] = f"{2017 + i % 4}:{1 + i % 12:02d}:15 12:00:00"
+        if i % 4 == 0:
+            exif.get_ifd(IFD.GPSInfo).update(
+                {
+                    GPS.GPSLatitudeRef: "N",
+                    GPS.GPSLatitude: (48.0, 51.0, 0.0),
+                    GPS.GPSLongitudeRef: "E",
+                    GPS.GPSLongitude: (2.0, 21.0, 0.0),
+                }
+            )
+        size = (30, 60) if i % 3 == 0 else (64, 40)
+        im = Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
+        name = f"p{i:02d}.png" if i % 9 == 8 else f"IMG_{i:04d}.jpg"
+        im.save(folder / name, exif=exif)
+    return folder

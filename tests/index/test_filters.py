@@ -6,48 +6,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from PIL import Image
-from PIL.ExifTags import GPS, IFD, Base
 from typer.testing import CliRunner
 
 import cliplab.index.collection as collection_module
 from cliplab.errors import QueryError
-from cliplab.index import Collection, photos
+from cliplab.index import photos
 from cliplab.index.filters import make_filters
-from tests.index.helpers import TinyEncoder
-
-CAMERAS = [("Canon", "EOS 5D"), ("NIKON CORPORATION", "NIKON D750"), ("Apple", "iPhone 12")]
-
-
-def make_folder(folder, n=36):
-    """n photos: years 2017–2020, three cameras, every third portrait, every fourth with GPS, a few PNGs."""
-    folder.mkdir(parents=True)
-    for i in range(n):
-        exif = Image.Exif()
-        exif[Base.Make], exif[Base.Model] = CAMERAS[i % 3]
-        exif.get_ifd(IFD.Exif)[Base.DateTimeOriginal] = f"{2017 + i % 4}:{1 + i % 12:02d}:15 12:00:00"
-        if i % 4 == 0:
-            exif.get_ifd(IFD.GPSInfo).update(
-                {
-                    GPS.GPSLatitudeRef: "N",
-                    GPS.GPSLatitude: (48.0, 51.0, 0.0),
-                    GPS.GPSLongitudeRef: "E",
-                    GPS.GPSLongitude: (2.0, 21.0, 0.0),
-                }
-            )
-        size = (30, 60) if i % 3 == 0 else (64, 40)
-        im = Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
-        name = f"p{i:02d}.png" if i % 9 == 8 else f"IMG_{i:04d}.jpg"
-        im.save(folder / name, exif=exif)
-    return folder
+from tests.index.helpers import TinyEncoder, make_dated_folder
 
 
 @pytest.fixture
-def col(tmp_path):
-    c = Collection(make_folder(tmp_path / "photos"), encoder=TinyEncoder())
-    c.update()
-    yield c
-    c.close()
+def col(dated_collection):
+    return dated_collection
 
 
 def meta_of(col, hits):
@@ -114,7 +84,7 @@ def test_cli_filters(tmp_path, monkeypatch):
 
     monkeypatch.setenv("CLIPLAB_INDEX_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(cli_index, "load_model", lambda spec, *a, **k: TinyEncoder())
-    folder = make_folder(tmp_path / "photos")
+    folder = make_dated_folder(tmp_path / "photos")
     runner = CliRunner()
     base = ["search", "sunset", "--dir", str(folder), "--model", "lite", "-k", "5"]
     flags = ["--after", "2017", "--before", "2017", "--orientation", "landscape", "--has-gps"]

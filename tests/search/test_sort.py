@@ -8,19 +8,15 @@ import pytest
 from typer.testing import CliRunner
 
 from cliplab.errors import QueryError
-from cliplab.index import Collection, photos
+from cliplab.index import photos
 from cliplab.search import parse, run
 from cliplab.search.sort import cutoff, typical_score
 from tests.index.helpers import TinyEncoder
-from tests.index.test_filters import make_folder
 
 
 @pytest.fixture
-def col(tmp_path):
-    c = Collection(make_folder(tmp_path / "photos"), encoder=TinyEncoder())
-    c.update()
-    yield c
-    c.close()
+def col(dated_collection):
+    return dated_collection
 
 
 def dates(col, hits):
