@@ -248,7 +248,8 @@ def _index_one(folder, index, model, reindex, batch_size, rt, wait: bool, as_jso
         "(terms joined by ' + ' and ' - ', an optional weight before each; an image is a file or an http(s) URL). "
         "The query vector is the normalised weighted sum of the terms' unit vectors. --image adds image terms.\n\n"
         "Searches the current folder by default (--dir to choose); a folder without an index is indexed first, "
-        "with a progress bar. Prints rank, score (cosine similarity) and path; --json for scripts."
+        "with a progress bar. Prints rank, score (the cosine; in hybrid and keyword mode, when words match, the fused "
+        "rank score) and path; --json for scripts."
     ),
 )
 @guarded
