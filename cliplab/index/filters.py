@@ -79,36 +79,23 @@ class Filters:
 
     def sql(self, alias: str = "f", photo: str = "p") -> tuple[str, list]:
         """' AND …' clauses (and their arguments) over files `alias` joined to photos `photo`."""
-        clauses: list[str] = []
-        args: list = []
-        if self.after:
-            clauses.append(f"{photo}.taken_at >= ?")
-            args.append(self.after)
-        if self.before:
-            clauses.append(f"{photo}.taken_at < ?")
-            args.append(self.before)
-        if self.types:
-            exts = []
-            for t in self.types:
-                same = [t] + [k for k, v in _SAME_TYPE.items() if v == t]
-                exts += [f"lower({alias}.path) GLOB ?"] * len(same)
-                args += [f"*.{x}" for x in same]
-            clauses.append("(" + " OR ".join(exts) + ")")
-        if self.camera:
-            who = f"lower(coalesce({photo}.camera_make, '') || ' ' || coalesce({photo}.camera_model, ''))"
-            clauses.append(f"instr({who}, ?) > 0")
-            args.append(self.camera.lower())
-        if self.min_width:
-            clauses.append(f"{photo}.width >= ?")
-            args.append(self.min_width)
-        if self.min_height:
-            clauses.append(f"{photo}.height >= ?")
-            args.append(self.min_height)
-        if self.orientation:
-            clauses.append(f"{photo}.orientation = ?")
-            args.append(self.orientation)
+        who = f"lower(coalesce({photo}.camera_make, '') || ' ' || coalesce({photo}.camera_model, ''))"
+        simple = [  # (value, clause with one ? for it)
+            (self.after, f"{photo}.taken_at >= ?"),
+            (self.before, f"{photo}.taken_at < ?"),
+            (self.camera and self.camera.lower(), f"instr({who}, ?) > 0"),
+            (self.min_width, f"{photo}.width >= ?"),
+            (self.min_height, f"{photo}.height >= ?"),
+            (self.orientation, f"{photo}.orientation = ?"),
+        ]
+        clauses = [c for v, c in simple if v]
+        args: list = [v for v, _ in simple if v]
         if self.has_gps:
             clauses.append(f"{photo}.gps_lat IS NOT NULL")
+        if self.types:
+            exts = [x for t in self.types for x in [t] + [k for k, v in _SAME_TYPE.items() if v == t]]
+            clauses.append("(" + " OR ".join([f"lower({alias}.path) GLOB ?"] * len(exts)) + ")")
+            args += [f"*.{x}" for x in exts]
         return "".join(f" AND {c}" for c in clauses), args
 
     def describe(self) -> str:
