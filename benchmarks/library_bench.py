@@ -1,5 +1,5 @@
 """Photo-library search at scale, whole processes as a user runs them: index time and peak memory,
-an unchanged re-index, the metadata upgrade of an index made by 0.3.0 (schema 1), and a search
+an unchanged re-index, the metadata upgrade of an index made by an earlier release (schema 1), and a search
 with two filters.
 
     python benchmarks/make_library.py /tmp/lib --n 100000
@@ -36,7 +36,7 @@ def timed(args: list[str], env: dict) -> tuple[float, int]:
 
 
 def to_schema_1(index_dir: Path) -> None:
-    """What an index made by 0.3.0 looks like: no photo metadata, no keyword index, schema 1."""
+    """What an index made by an earlier release looks like: no photo metadata, no keyword index, schema 1."""
     con = sqlite3.connect(index_dir / "catalog.db")
     con.executescript("DROP TABLE photos; DROP TABLE keywords; UPDATE meta SET value='1' WHERE key='schema_version';")
     con.commit()
@@ -59,7 +59,7 @@ def main() -> None:
         index_dir = next(Path(home).iterdir())
         to_schema_1(index_dir)
         s, rss = timed(["index", str(a.folder)], env)
-        rows.append(("upgrade of a 0.3.0 index: migration + metadata + keywords", f"{s:.1f} s", f"{rss} MB"))
+        rows.append(("upgrade of a schema-1 index: migration + metadata + keywords", f"{s:.1f} s", f"{rss} MB"))
         search = [
             "search",
             "a dog on the beach",

@@ -22,7 +22,9 @@ from cliplab.index.migrate import SCHEMA_VERSION
 from tests.index.fixture_images import NAMES, write_images
 from tests.index.helpers import TinyEncoder
 
-FIXTURE = Path(__file__).parent / "fixtures" / "schema1" / "catalog.db"  # made by cliplab 0.3.0's own code
+FIXTURE = (
+    Path(__file__).parent / "fixtures" / "schema1" / "catalog.db"
+)  # made by the code before schema 2 (as every earlier release wrote it)
 
 
 def no_model(_spec):
