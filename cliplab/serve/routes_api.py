@@ -16,7 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from cliplab.serve.classes import MAX_LABEL_CHARS, MAX_PROMPTS, MAX_TEMPLATE_CHARS
 from cliplab.serve.deps import base_url, get_state
+from cliplab.serve.library_search import run as run_library_search
+from cliplab.serve.library_search import wanted as uses_library_search
 from cliplab.serve.query import (
+    MAX_OFFSET,
     ApiError,
     TooLarge,
     clamp_count,
@@ -43,19 +46,30 @@ def collections(state: ServerState = Depends(get_state)) -> list[dict]:
 
 
 def run_search(
-    state: ServerState, base: str, collection, query: str, n, offset, threshold, under, glob, **inputs
+    state: ServerState, base: str, collection, query: str, n, offset, threshold, under, glob, extra=None, **inputs
 ) -> dict:
-    """Shared by GET (text / like) and POST (image upload) search."""
+    """Shared by GET (text / like / an expression with filters) and POST (image upload) search."""
     t0 = time.perf_counter()
     src = state.source(collection)
     count = clamp_count(n, "n", default=20)
     skip = 0 if offset in (None, "") else parse_id(offset)
     if skip is None:
         raise ApiError(f"offset must be a whole number ≥ 0, not {offset!r}")
-    vector, exclude = query_vector(state, src, **inputs)
-    matches = search(
-        src, vector, count, skip, optional_float(threshold, "threshold"), under or None, glob or None, exclude
-    )
+    ran: dict = {}
+    if extra and uses_library_search(extra):  # expressions, filters, mode, sort: the library's search
+        if inputs.get("like") not in (None, ""):
+            raise ApiError("give q or like, not both (an expression takes like:ID as a term)")
+        if skip > MAX_OFFSET:
+            raise ApiError(f"offset must be between 0 and {MAX_OFFSET}")
+        found, ran = run_library_search(
+            src, extra, skip + count, optional_float(threshold, "threshold"), under or None, glob or None
+        )
+        matches = found[skip:]
+    else:
+        vector, exclude = query_vector(state, src, **inputs)
+        matches = search(
+            src, vector, count, skip, optional_float(threshold, "threshold"), under or None, glob or None, exclude
+        )
     items = src.items([m.id for m in matches])
     results = []
     for rank, m in enumerate(matches, start=skip + 1):
@@ -78,6 +92,7 @@ def run_search(
         "model": src.model,
         "collection": src.name,
         "query": query,
+        **ran,
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),
         "results": results,
     }
@@ -94,9 +109,23 @@ def search_get(
     under: str | None = None,
     glob: str | None = None,
     like: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    type: str | None = None,  # noqa: A002 (the CLI's --type)
+    camera: str | None = None,
+    min_width: str | None = None,
+    min_height: str | None = None,
+    orientation: str | None = None,
+    has_gps: str | None = None,
+    mode: str | None = None,
+    sort: str | None = None,
     state: ServerState = Depends(get_state),
 ) -> dict:
-    """Text → images (`q`), or image → images by id (`like`)."""
+    """Text or an expression → images (`q`: "beach" + 2:"sunset" - like:12), or image → images by id
+    (`like`). Filters, `mode` (semantic, keyword, hybrid) and `sort` (relevance, date, -date) as
+    in `cliplab search`."""
+    extra = {"q": q, "after": after, "before": before, "type": type, "camera": camera, "min_width": min_width}
+    extra |= {"min_height": min_height, "orientation": orientation, "has_gps": has_gps, "mode": mode, "sort": sort}
     return run_search(
         state,
         base_url(request),
@@ -107,6 +136,7 @@ def search_get(
         threshold,
         under,
         glob,
+        extra,
         text=q,
         like=like,
     )

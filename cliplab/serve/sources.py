@@ -171,6 +171,17 @@ class FolderSource:
             hits = self.collection.search_vector(vector, k, threshold, under, glob, exclude)
         return [Match(h.id, h.score, h.relpath) for h in hits]
 
+    def run(
+        self, terms, k: int, threshold=None, under=None, glob=None, filters=None, mode=None, sort="relevance", info=None
+    ):
+        """An expression with filters, mode and sort (`cliplab.search.run`) → matches."""
+        from cliplab.search import run
+
+        self.refresh()
+        with self._lock.read():
+            hits = run(self.collection, terms, k, threshold, under, glob, filters, mode, sort, info)
+        return [Match(h.id, h.score, h.relpath) for h in hits]
+
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         got_ids, vecs = self.collection.catalog.vectors(ids=[int(i) for i in ids])
         return {int(i): v for i, v in zip(got_ids, vecs)}
