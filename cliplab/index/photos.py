@@ -89,3 +89,33 @@ def get(catalog, ids: list[int]) -> dict[int, dict]:
         for row in catalog.con.execute(q, chunk):
             out[int(row[0])] = dict(zip(COLUMNS, row[1:]))
     return out
+
+
+def facets(catalog, limit: int = 50) -> dict:
+    """What there is to filter by: years (with counts), cameras and file types, most common first."""
+    con = catalog.con
+    years = con.execute(
+        "SELECT substr(taken_at, 1, 4) AS y, COUNT(*) FROM photos JOIN vectors v ON v.id = photos.id "
+        "WHERE taken_at IS NOT NULL GROUP BY y ORDER BY y"
+    ).fetchall()
+    cameras = con.execute(
+        "SELECT trim(coalesce(camera_make, '') || ' ' || coalesce(camera_model, '')) AS c, COUNT(*) AS n FROM photos "
+        "JOIN vectors v ON v.id = photos.id WHERE camera_make IS NOT NULL OR camera_model IS NOT NULL "
+        "GROUP BY c ORDER BY n DESC, c LIMIT ?",
+        (limit,),
+    ).fetchall()
+    types: dict[str, int] = {}
+    for (path,) in con.execute("SELECT f.path FROM files f JOIN vectors v ON v.id = f.id"):
+        ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+        types[ext] = types.get(ext, 0) + 1
+    orient = dict(
+        con.execute("SELECT orientation, COUNT(*) FROM photos WHERE orientation IS NOT NULL GROUP BY orientation")
+    )
+    gps = con.execute("SELECT COUNT(*) FROM photos WHERE gps_lat IS NOT NULL").fetchone()[0]
+    return {
+        "years": [{"year": y, "count": n} for y, n in years],
+        "cameras": [{"camera": c, "count": n} for c, n in cameras],
+        "types": [{"type": t, "count": n} for t, n in sorted(types.items(), key=lambda kv: (-kv[1], kv[0])) if t],
+        "orientations": orient,
+        "with_gps": int(gps),
+    }

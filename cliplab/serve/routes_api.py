@@ -45,6 +45,17 @@ def collections(state: ServerState = Depends(get_state)) -> list[dict]:
     return [{**src.info(), **state.encoders.runtime(src.model)} for src in state.sources.values()]
 
 
+@router.get("/facets")
+def facets_route(collection: str | None = None, state: ServerState = Depends(get_state)) -> dict:
+    """What a folder's collection can be filtered by: years with counts, cameras, file types."""
+    from cliplab.index.photos import facets
+
+    src = state.source(collection)
+    if src.kind != "folder":
+        raise ApiError("facets need a folder's index (this collection is built from embeddings)")
+    return {"collection": src.name, **facets(src.collection.catalog)}
+
+
 def run_search(
     state: ServerState, base: str, collection, query: str, n, offset, threshold, under, glob, extra=None, **inputs
 ) -> dict:

@@ -97,3 +97,17 @@ def test_cli_filters(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "no indexed photo matches camera Leica" in r.stderr
     r = runner.invoke(app, [*base, "--after", "2019-02-30"])
     assert r.exit_code == 2 and r.stderr.startswith("error:") and "day is out of range" in r.stderr
+
+
+def test_facets_say_what_there_is_to_filter_by(col):
+    f = photos.facets(col.catalog)
+    assert [y["year"] for y in f["years"]] == ["2017", "2018", "2019", "2020"] and sum(
+        y["count"] for y in f["years"]
+    ) == 36
+    assert {c["camera"]: c["count"] for c in f["cameras"]} == {
+        "Canon EOS 5D": 12,
+        "NIKON CORPORATION NIKON D750": 12,
+        "Apple iPhone 12": 12,
+    }
+    assert {t["type"]: t["count"] for t in f["types"]} == {"jpg": 32, "png": 4}
+    assert f["with_gps"] == 9 and f["orientations"] == {"portrait": 12, "landscape": 24}

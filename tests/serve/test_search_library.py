@@ -47,3 +47,12 @@ def test_bad_values_are_400s_with_a_sentence(client):
             assert r.status_code == 200, r.text
         else:
             assert r.status_code == 400 and needle in r.json()["error"], (params, r.text)
+
+
+def test_facets(client, pics):
+    body = client.get("/api/facets").json()
+    assert body["collection"] == "pics"
+    assert {t["type"]: t["count"] for t in body["types"]} == {"jpg": 3, "png": 2}  # broken.jpg is not indexed
+    assert sum(y["count"] for y in body["years"]) == 5  # no EXIF here: the files' mtimes
+    assert body["cameras"] == [] and body["with_gps"] == 0 and body["orientations"] == {"landscape": 5}
+    assert client.get("/api/facets", params={"collection": "nope"}).status_code == 404
