@@ -20,17 +20,19 @@ NAME_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
 MAX_WORDS = 32  # of a query
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
+# Words too common to say anything: a query's "a", "the", "on" would match nearly every caption, and
+# one-character pieces (the "c", "9" of a hashed file name) nearly every name.
+STOPWORDS = frozenset(
+    "a an the of on in at to and or with is are was be for by from as it its this that into over under "
+    "while his her their there some".split()
+)
 
 
 def path_words(rel: str) -> str:
     """'holiday-2019/IMG_2041.jpg' → 'holiday 2019 IMG 2041' (the extension is a type, not a word)."""
     p = Path(rel)
     parts = [*p.parent.parts, p.stem] if str(p.parent) != "." else [p.stem]
-    words = []
-    for part in parts:
-        for w in _WORD.findall(part.replace("_", " ")):
-            words += _CAMEL.sub(" ", w).split()
-    return " ".join(words)
+    return " ".join(w for part in parts for w in _split(part))
 
 
 def sidecar_caption(path: Path) -> str:
@@ -41,16 +43,27 @@ def sidecar_caption(path: Path) -> str:
         return ""
 
 
-def _words(text: str) -> list[str]:
+_HASH = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,}", re.I)
+
+
+def _split(text: str) -> list[str]:
+    """Words at separators, case changes and letter/digit boundaries; one-character pieces dropped.
+    A hash (8+ hex digits with letters and digits, as in 1000268201_693b08cb0e) stays one word: its
+    pieces ("b", "cb", "0e") would match unrelated words."""
     out = []
     for w in _WORD.findall(str(text).replace("_", " ")):
-        out += _CAMEL.sub(" ", w).split()
-    return [w.lower() for w in out]
+        out += [w] if _HASH.fullmatch(w) else [x for x in _CAMEL.sub(" ", w).split() if len(x) > 1]
+    return out
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _split(text)]
 
 
 def fts_query(text: str) -> str | None:
-    """Free text → a safe FTS5 query: its words, each quoted, joined by OR (None: no words)."""
-    words = list(dict.fromkeys(_words(text)))[:MAX_WORDS]
+    """Free text → a safe FTS5 query: its words (not stop words), each quoted, joined by OR (None:
+    no such words)."""
+    words = list(dict.fromkeys(w for w in _words(text) if w not in STOPWORDS))[:MAX_WORDS]
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words) or None
 
 

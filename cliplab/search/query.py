@@ -55,7 +55,7 @@ def query_vector(index, terms: Sequence[Term]) -> tuple[np.ndarray, list[int], l
 
 
 MODES = ("semantic", "keyword", "hybrid")
-DEFAULT_MODE = "hybrid"  # benchmarks/hybrid_search.py: R@1 24.8 vs 14.0 semantic, file names at rank 1
+DEFAULT_MODE = "hybrid"  # benchmarks/hybrid_search.py: R@1 26.2 vs 14.0 (captions), equal without; file names first
 RRF_K = 60  # Reciprocal Rank Fusion's constant (Cormack et al. 2009): 1 / (60 + rank) per list
 
 

@@ -20,15 +20,18 @@ from tests.index.helpers import TinyEncoder
 def test_path_words():
     assert path_words("holiday-2019/IMG_2041.jpg") == "holiday 2019 IMG 2041"
     assert path_words("Screenshots/BeachDay2020.png") == "Screenshots Beach Day 2020"
-    assert path_words("a b/c.d.e.heic") == "a b c d e"
+    assert path_words("trip 2019/IMG_1.jpg") == "trip 2019 IMG"  # one-character pieces say nothing
+    assert path_words("1000268201_693b08cb0e.jpg") == "1000268201 693b08cb0e"  # a hash stays whole
+    assert path_words("DSC01234.JPG") == "DSC 01234"
 
 
 @pytest.mark.parametrize(
     ("text", "want"),
     [
         ("IMG_4711", '"img" OR "4711"'),
-        ('"a" OR 1=1 --', '"a" OR "or" OR "1"'),  # user syntax is words, never FTS or SQL
-        ('NEAR(x y) "quote" col:abc *', '"near" OR "x" OR "y" OR "quote" OR "col" OR "abc"'),
+        ('"a" OR 1=1 --', None),  # user syntax is words, never FTS or SQL (and these are all too common)
+        ("a dog ON the Beach", '"dog" OR "beach"'),  # stop words and one-letter pieces match everything
+        ('NEAR(x y) "quote" col:abc *', '"near" OR "quote" OR "col" OR "abc"'),
         ("!!!", None),
     ],
 )
