@@ -126,14 +126,9 @@ def make_filters(
         raise QueryError(f"--orientation {orientation!r}: use {', '.join(ORIENTATIONS)}")
     camera = camera.strip() if camera and camera.strip() else None
     kinds = _types(types)
-    for k, v in (("after", after), ("before", before), ("type", ",".join(kinds)), ("camera", camera)):
-        if v:
-            text[k] = v
-    for k, v in (("min_width", min_width), ("min_height", min_height), ("orientation", orientation)):
-        if v:
-            text[k] = v
-    if has_gps:
-        text["has_gps"] = "yes"
+    given = {"after": after, "before": before, "type": ",".join(kinds), "camera": camera, "min_width": min_width}
+    given |= {"min_height": min_height, "orientation": orientation, "has_gps": "yes" if has_gps else None}
+    text.update((k, v) for k, v in given.items() if v)
     return Filters(
         after=lo.isoformat() if lo else None,
         before=hi.isoformat() if hi else None,
