@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,7 +54,25 @@ CREATE INDEX IF NOT EXISTS photos_taken ON photos(taken_at);
 CREATE VIRTUAL TABLE IF NOT EXISTS keywords USING fts5(name, text, tokenize='unicode61 remove_diacritics 2');
 """
 
-STEPS = {2: SCHEMA_2}  # version → what turns the version before it into this one
+# 3: the text read from a photo (OCR, `index --ocr`, index/ocr.py; '' when it has none) and the moments of
+# a video (index/frames.py): one vector per sampled frame, under a vector id of its own (>= FRAME_ID_BASE,
+# so never a files.id), the file's own vector being its poster frame.
+SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS ocr(
+    id INTEGER PRIMARY KEY,                -- = files.id
+    text TEXT NOT NULL,
+    engine TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frames(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- the frame's vector id (vectors.id), never reused
+    file_id INTEGER NOT NULL,              -- = files.id of its video
+    t REAL NOT NULL                        -- seconds from the start
+);
+CREATE INDEX IF NOT EXISTS frames_file ON frames(file_id);
+"""
+FRAME_ID_BASE = 1 << 40  # frame vector ids start here: files.id never gets this far
+
+STEPS = {2: SCHEMA_2, 3: SCHEMA_3}  # version → what turns the version before it into this one
 
 
 def _run(con: sqlite3.Connection, script: str) -> None:

@@ -121,3 +121,24 @@ def test_a_migration_killed_with_sigkill_loses_nothing(old):
     assert rows(idx / "catalog.db", "SELECT id, path, hash FROM files ORDER BY id") == before
     with Collection(folder, index_dir=idx, loader=no_model) as col:  # and the next open upgrades it
         assert col.update().metadata == 3 and col.status()["schema_version"] == SCHEMA_VERSION
+
+
+FIXTURE_2 = Path(__file__).parent / "fixtures" / "schema2" / "catalog.db"  # made by 0.3.0 (schema 2)
+
+
+def test_schema_2_upgrades_in_place_keeping_vectors_and_metadata(tmp_path):
+    folder, idx = tmp_path / "photos", tmp_path / "idx"
+    write_images(folder)
+    idx.mkdir()
+    shutil.copy(FIXTURE_2, idx / "catalog.db")
+    vectors = rows(idx / "catalog.db", "SELECT id, vec FROM vectors ORDER BY id")
+    assert rows(idx / "catalog.db", "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+    with Collection(folder, index_dir=idx, loader=no_model) as col:
+        st = col.update()
+        # the files were written again (new mtimes): same content, so no vector, only the metadata is read
+        assert (st.embedded, st.metadata, st.model_loaded) == (0, 3, False)
+        assert col.status()["schema_version"] == SCHEMA_VERSION == 3
+    assert rows(idx / "catalog.db", "SELECT id, vec FROM vectors ORDER BY id") == vectors
+    assert rows(idx / "catalog.db", "SELECT width, height, orientation FROM photos") == [(64, 48, "landscape")] * 3
+    assert rows(idx / "catalog.db", "SELECT count(*) FROM ocr") == [(0,)]
+    assert rows(idx / "catalog.db", "SELECT count(*) FROM frames") == [(0,)]
