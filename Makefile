@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[all]'
+	# open_clip model zoo: --no-deps, or pip pulls torchvision and a CUDA torch over the CPU one (issue 26)
+	$(BIN)/pip install -q --no-deps open-clip-torch==3.3.0 timm==1.0.31 sentencepiece==0.2.3 ftfy==6.3.1 wcwidth==0.9.4
 	touch $(STAMP)
 
 setup: $(STAMP)

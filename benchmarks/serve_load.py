@@ -32,15 +32,18 @@ from cliplab.data.shared import shared_dir
 START, END = "<!-- serve_load:start -->", "<!-- serve_load:end -->"
 
 
-def start_server(folder: Path, index_home: Path, extra: list[str]) -> tuple[subprocess.Popen, str, str]:
-    """(process, URL, the collection's banner line) of `cliplab serve FOLDER --model lite --port 0`."""
-    env = {**os.environ, "CLIPLAB_INDEX_HOME": str(index_home), "HF_HUB_OFFLINE": "1"}
+def start_server(
+    folder: Path | None, index_home: Path, extra: list[str], env_extra: dict | None = None
+) -> tuple[subprocess.Popen, str, str]:
+    """(process, URL, the collection's banner line) of `cliplab serve FOLDER --model lite --port 0`
+    (no FOLDER: `extra` names what to serve, e.g. `--index DIR`)."""
+    env = {**os.environ, "CLIPLAB_INDEX_HOME": str(index_home), "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     cmd = [
         sys.executable,
         "-c",
         "from cliplab.cli import main; main()",
         "serve",
-        str(folder),
+        *([str(folder)] if folder is not None else []),
         "--model",
         "lite",
         "--port",
@@ -66,7 +69,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_load(url: str, queries: list[str], clients: int, total: int) -> dict:
+def run_load(
+    url: str, queries: list[str], clients: int, total: int, params: dict | None = None, want: int = 10
+) -> dict:
+    """`total` GET /api/search?q=…&n=10 (+ `params`) from `clients` threads; an answer with fewer than
+    `want` results counts as an error."""
     lat: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -81,8 +88,8 @@ def run_load(url: str, queries: list[str], clients: int, total: int) -> dict:
                     return
                 t = time.perf_counter()
                 try:
-                    r = c.get("/api/search", params={"q": q, "n": 10})
-                    ok = r.status_code == 200 and len(r.json()["results"]) == 10
+                    r = c.get("/api/search", params={"q": q, "n": 10, **(params or {})})
+                    ok = r.status_code == 200 and len(r.json()["results"]) >= want
                     err = None if ok else f"{r.status_code} {r.text[:100]}"
                 except httpx.HTTPError as e:
                     err = repr(e)

@@ -11,7 +11,7 @@ Names are imported lazily so that `import cliplab` (and every CLI start) does no
 
 from cliplab.lazy import lazy_getattr
 
-__version__ = "0.3.0"  # the one version: pyproject.toml reads it, CHANGELOG.md names it
+__version__ = "0.4.0"
 
 _EXPORTS = {
     "Classification": "cliplab.api",

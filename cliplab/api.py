@@ -12,7 +12,7 @@ from cliplab.errors import CliplabError
 from cliplab.models import Encoder
 from cliplab.pipeline import EmbedResult, embed_images, embed_texts
 from cliplab.runtime import load_encoder
-from cliplab.zeroshot import class_embeddings, load_templates, parse_labels, top_k, zero_shot_probs
+from cliplab.zeroshot import class_embeddings, encoder_probs, load_templates, parse_labels, top_k
 
 
 def _encoder(model: str | Encoder) -> Encoder:
@@ -72,7 +72,8 @@ def classify(
     progress: bool = False,
     batch_size: int | None = None,
 ) -> Classification:
-    """Zero-shot: probabilities of each label for each image (softmax of logit_scale × cosine)."""
+    """Zero-shot: probabilities of each label for each image (softmax of logit_scale × cosine, or the
+    model's own rule: SigLIP's sigmoid; `describe()["probability"]` in the result names it)."""
     enc = _encoder(model)
     labs = parse_labels(labels)
     if len(labs) < 2:  # a softmax over one label is 100 % whatever the image
@@ -80,7 +81,7 @@ def classify(
     tmpl = load_templates(templates)
     res = embed(inputs, enc, batch_size=batch_size, progress=progress)
     cls = class_embeddings(enc, labs, tmpl)
-    probs = zero_shot_probs(res.vectors, cls, enc.logit_scale) if res.n_ok else np.zeros((0, len(labs)))
+    probs = encoder_probs(enc, res.vectors, cls)[0] if res.n_ok else np.zeros((0, len(labs)))
     return Classification(res, labs, probs, tmpl, enc.describe())
 
 
@@ -92,3 +93,12 @@ def similarity(
     res = embed(images, enc, progress=progress)
     tv = embed_texts(enc, texts, progress=progress)
     return res, tv, res.vectors @ tv.T
+
+
+def image_text(image) -> str:
+    """The text inside an image (OCR: screenshots, receipts, signs, scans), one line per line of text,
+    '' when there is none. A path, an http(s) URL or the file's bytes; needs the `cliplab[ocr]` extra."""
+    from cliplab.data.images import load_image
+    from cliplab.data.ocr import MAX_SIDE, read_text
+
+    return read_text(load_image(image, draft=MAX_SIDE * 3 // 4))

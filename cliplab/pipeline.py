@@ -3,7 +3,8 @@
 Decoding the next batches overlaps with the model running on the current one (PIL and numpy
 release the GIL). Decode threads preprocess each image straight into its row of a preallocated
 batch array (reused from batch to batch), so no image is copied again to make a batch. A file that
-cannot be used is recorded with its reason and skipped, never raised.
+cannot be used is recorded with its reason and skipped, never raised; so is one whose decoding
+takes longer than CLIPLAB_DECODE_TIMEOUT (cliplab.data.pool says what that can and cannot bound).
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import os
 import sys
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from cliplab.data.images import load_image
+from cliplab.data.pool import DecodePool, DecodeTimeout
 from cliplab.errors import ImageError
 from cliplab.models.core.base import Encoder
 from cliplab.progress import progress_bar
+from cliplab.settings import settings
 
 
 @dataclass
@@ -57,8 +59,6 @@ def configure_threads(n: int | None = None) -> None:
     torch = sys.modules.get("torch")  # only a torch model needs this; never import torch for it
     if torch is None:
         return
-    from cliplab.settings import settings
-
     n = n or settings().threads or os.cpu_count() or 1
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -110,6 +110,13 @@ def _load_into(encoder: Encoder, path: str, slots: _BatchSlots, row: int, max_pi
         return f"unreadable ({type(e).__name__}: {e})"
 
 
+def _outcome(pool: DecodePool, job) -> str | None:
+    try:
+        return pool.result(job)
+    except DecodeTimeout as e:
+        return f"decode took too long ({e}; CLIPLAB_DECODE_TIMEOUT)"
+
+
 def iter_image_batches(
     encoder: Encoder,
     paths: Sequence[str],
@@ -130,7 +137,7 @@ def iter_image_batches(
     spare: list[np.ndarray] = []  # arrays of batches already encoded, reused for the next ones
     layout: dict = {}  # the run's input shape and dtype, once its first image is preprocessed
     with (
-        ThreadPoolExecutor(max_workers=workers) as pool,
+        DecodePool(workers, settings().decode_timeout) as pool,
         progress_bar(len(paths), description, enabled=progress) as advance,
     ):
         pending: deque = deque()
@@ -151,7 +158,9 @@ def iter_image_batches(
             submit_next()
         while pending:
             start, slots, futures = pending.popleft()
-            errors = [f.result() for f in futures]
+            timed_out = pool.timed_out
+            errors = [_outcome(pool, f) for f in futures]
+            stuck = pool.timed_out > timed_out
             submit_next()
             ok = [j for j, e in enumerate(errors) if e is None]
             failures = [(start + j, paths[start + j], e) for j, e in enumerate(errors) if e is not None]
@@ -162,8 +171,9 @@ def iter_image_batches(
                 vectors = np.zeros((0, encoder.dim), np.float32)
             advance(len(errors))
             yield ImageBatch([start + j for j in ok], [paths[start + j] for j in ok], vectors, failures)
-            if slots.array is not None and not np.may_share_memory(vectors, slots.array):
-                spare.append(slots.array)  # not reused when an encoder hands its input back
+            # not reused when an encoder hands its input back, or a stuck decoder may still write into it
+            if slots.array is not None and not stuck and not np.may_share_memory(vectors, slots.array):
+                spare.append(slots.array)
 
 
 def embed_images(

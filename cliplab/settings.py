@@ -13,6 +13,10 @@ variable. The CLI calls it once at start-up, so the `error:` line comes before a
 | CLIPLAB_CACHE         | cache root: onnx/, features/, classes/ (`cliplab cache`)  | $XDG_CACHE_HOME/cliplab             |
 | CLIPLAB_TOKEN         | bearer token the server requires (unset: none)            | —                                   |
 | CLIPLAB_NO_JIT        | "1" disables TorchScript freezing of the towers           | off                                 |
+| CLIPLAB_DECODE_TIMEOUT | seconds one file may decode before it is failed (>0)     | 30                                  |
+| CLIPLAB_VIDEO_EVERY   | seconds between the frames sampled from a video           | 2                                   |
+| CLIPLAB_VIDEO_FRAMES  | at most this many frames per video (long ones: spread)    | 200                                 |
+| CLIPLAB_TEXT_CACHE    | text-query vectors the server keeps (LRU; 0: none)        | 4096                                |
 
 Other libraries' variables that cliplab reads or sets, here too: HF_HUB_OFFLINE (cliplab sets it to
 1 unless the user set it: nothing reaches for the network unasked; `hub_offline`), the proxy
@@ -29,6 +33,7 @@ from pathlib import Path
 from cliplab.errors import SettingsError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # 8k × 8k; larger files are almost always mistakes or bombs
+DEFAULT_DECODE_TIMEOUT = 30.0  # a 64 MP RAW demosaic takes a few seconds; 30 s is a hang, not a photo
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ class Settings:
     no_jit: bool
     hub_offline: bool  # HF_HUB_OFFLINE
     proxy: str | None  # HTTPS_PROXY / ALL_PROXY (either case)
+    decode_timeout: float = DEFAULT_DECODE_TIMEOUT  # per file, in the decode threads (cliplab.pipeline)
+    video_every: float = 2.0  # seconds between sampled video frames (data/video.py)
+    video_frames: int = 200  # frames per video at most
+    text_cache: int = 4096  # text-query vectors a server keeps (serve/encoders.py; 0: none)
 
     @property
     def feature_cache(self) -> Path:
@@ -58,6 +67,19 @@ def _int(name: str, default: int, minimum: int) -> int:
         raise SettingsError(f"{name}={raw!r}: not a whole number") from None
     if value < minimum:
         raise SettingsError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: not a number of seconds") from None
+    if not (value > 0 and value < 1e6):
+        raise SettingsError(f"{name}={raw!r}: must be more than 0")
     return value
 
 
@@ -90,6 +112,10 @@ def _load() -> Settings:
         no_jit=_flag("CLIPLAB_NO_JIT"),
         hub_offline=os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE"),
         proxy=next((os.environ[k] for k in _PROXIES if os.environ.get(k)), None),
+        decode_timeout=_seconds("CLIPLAB_DECODE_TIMEOUT", DEFAULT_DECODE_TIMEOUT),
+        video_every=_seconds("CLIPLAB_VIDEO_EVERY", 2.0),
+        video_frames=_int("CLIPLAB_VIDEO_FRAMES", 200, 1),
+        text_cache=_int("CLIPLAB_TEXT_CACHE", 4096, 0),
     )
 
 

@@ -1,4 +1,8 @@
-"""Zero-shot classification: prompt templates → class embeddings → softmax over scaled cosines.
+"""Zero-shot classification: prompt templates → class embeddings → probabilities of scaled cosines.
+
+The probability rule belongs to the model: a softmax over the labels (CLIP), or an independent
+sigmoid(scale·cos + bias) per label (SigLIP). An encoder declares it in `describe()` (`probability`,
+`logit_bias`; absent: softmax), so torch and ONNX encoders of one model agree; `encoder_probs` reads it.
 
 Class embeddings follow CLIP: embed every template filled with the class name, average the unit
 vectors, re-normalise.
@@ -137,8 +141,25 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def zero_shot_probs(image_vectors: np.ndarray, class_emb: np.ndarray, logit_scale: float) -> np.ndarray:
-    return softmax(zero_shot_logits(image_vectors, class_emb, logit_scale))
+def zero_shot_probs(
+    image_vectors: np.ndarray, class_emb: np.ndarray, logit_scale: float, rule: str = "softmax", logit_bias: float = 0.0
+) -> np.ndarray:
+    logits = zero_shot_logits(image_vectors, class_emb, logit_scale)
+    if rule == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-(logits + float(logit_bias))))
+    return softmax(logits)
+
+
+def probability_rule(encoder: Encoder) -> tuple[str, float]:
+    """(rule, logit_bias) the encoder's model was trained with: ("softmax", 0.0) unless it says otherwise."""
+    d = encoder.describe()
+    return str(d.get("probability", "softmax")), float(d.get("logit_bias", 0.0))
+
+
+def encoder_probs(encoder: Encoder, image_vectors: np.ndarray, class_emb: np.ndarray) -> tuple[np.ndarray, str]:
+    """Zero-shot probabilities by the encoder's own rule, and the rule's name (for the output)."""
+    rule, bias = probability_rule(encoder)
+    return zero_shot_probs(image_vectors, class_emb, encoder.logit_scale, rule, bias), rule
 
 
 def top_k(probs: np.ndarray, labels: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:

@@ -2,7 +2,7 @@
 (imported in the order `cliplab --help` lists them)."""
 
 from cliplab.cli import core  # noqa: F401,I001  (registers commands)
-from cliplab.cli import index, train, evaluate, analyze, info  # noqa: F401,E401
+from cliplab.cli import index, duplicates, train, evaluate, analyze, info  # noqa: F401,E401
 from cliplab.cli import serve  # noqa: F401,E402  (cliplab serve)
 from cliplab.cli import cache  # noqa: F401,E402  (cliplab cache)
 from cliplab.cli.app import app  # noqa: F401  (re-exported: `from cliplab.cli import app`)

@@ -26,6 +26,7 @@ from cliplab.cli.app import (
     table,
 )
 from cliplab.cli.output import FormatOpt, output_mode, write_rows
+from cliplab.cli.query import LangOpt
 
 TEXTS_HELP = "a comma-separated list, a text file with one text per line, or a .csv (its 'text' or 'caption' column)."
 
@@ -174,6 +175,7 @@ def classify(
         None, "--templates", "-t", help="single (default: 'a photo of a {}.'), clip80, none, or a file."
     ),
     k: int = typer.Option(3, "--top-k", "-k", min=1, help="How many labels to show per image."),
+    lang: Optional[str] = LangOpt,
     model: str = ModelOpt,
     runtime: str = RuntimeOpt,
     precision: str = PrecisionOpt,
@@ -187,15 +189,25 @@ def classify(
 
     mode = output_mode(out_format, as_json)
     label_list = read_labels(labels)  # fewer than two labels would print a meaningless 100 %
-    enc = load_model(model, runtime, precision, device)
+    from cliplab.models.language import in_language
+
+    enc = in_language(load_model(model, runtime, precision, device), lang)  # labels in that language
     c = api.classify(inputs, label_list, enc, templates=templates, progress=not as_json)
     rows = c.top(k)
+    rule = c.model.get("probability", "softmax")  # SigLIP: independent sigmoid per label
     if as_json:
         print_json(
-            {"model": enc.name, **runtime_info(enc), "labels": c.labels, "templates": len(c.templates), "results": rows}
+            {
+                "model": enc.name,
+                **runtime_info(enc),
+                "labels": c.labels,
+                "templates": len(c.templates),
+                "probability": rule,
+                "results": rows,
+            }
         )
     else:
-        title = f"zero-shot with model {enc.name} ({len(c.templates)} template(s), {runtime_text(enc)})"
+        title = f"zero-shot with model {enc.name} ({len(c.templates)} template(s), {rule}, {runtime_text(enc)})"
         ok = [r for r in rows if r["status"] == "ok"]
         if mode == "table":
             body = [[r["path"], ", ".join(f"{p['label']} {p['prob']:.1%}" for p in r["predictions"])] for r in ok]

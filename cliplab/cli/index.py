@@ -1,4 +1,4 @@
-"""Collection commands: index, search, duplicates. Parse arguments, call cliplab.index, print.
+"""Collection commands: index and search (duplicates: cli/duplicates.py). Parse arguments, call cliplab.index, print.
 
 Indexes live in $CLIPLAB_INDEX_HOME (default ~/.local/share/cliplab/indexes), one per folder and
 model (cliplab/index/locate.py); `--index DIR` puts one anywhere. Inside an indexed folder tree,
@@ -31,8 +31,8 @@ from cliplab.cli.app import (
     out,
     print_json,
 )
-from cliplab.cli.index_view import not_indexed, ran, search_header, show_status
-from cliplab.cli.output import FormatOpt, Print0Opt, output_mode, print_groups, print_hits
+from cliplab.cli.index_view import not_indexed, ocr_line, ran, search_header, show_status
+from cliplab.cli.output import FormatOpt, Print0Opt, output_mode, print_hits
 
 IndexOpt = typer.Option(
     None,
@@ -147,7 +147,7 @@ def _update(col, progress: bool, quiet: bool, must: bool = True, before=None):
         raise
     if not quiet and (s.new or s.changed or s.deleted):
         err.print(
-            f"indexed: {s.embedded} embedded, {s.reused} reused (same content), {s.deleted} dropped, "
+            f"indexed: {s.embedded} embedded{q.frames_note(s)}, {s.reused} reused (same content), {s.deleted} dropped, "
             f"{s.failed} failed, {s.unchanged} unchanged ({s.seconds:.1f} s)",
             markup=False,
         )
@@ -191,6 +191,12 @@ def index_cmd(
     status: bool = typer.Option(False, "--status", help="Show counts, failures, model and size; index nothing."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per model call and commit."),
     wait: bool = typer.Option(False, "--wait", help="If another process is indexing, wait for it instead of failing."),
+    ocr: Optional[bool] = typer.Option(
+        None,
+        "--ocr/--no-ocr",
+        help="Read the text in images (screenshots, receipts, signs, scans) so keyword and hybrid search find it; "
+        "the index remembers it, so later index/search/serve runs read new files too. Needs cliplab[ocr].",
+    ),
     from_embeddings: Optional[List[Path]] = typer.Option(
         None,
         "--from-embeddings",
@@ -209,34 +215,44 @@ def index_cmd(
         fail("--index names one index, of one model: give one --model, or leave out --index")
     if status:
         return show_status(folder, index, models, (runtime, precision, device), as_json)
+    from cliplab.data.ocr import unavailable_reason
+
+    if ocr and unavailable_reason():  # before any index is made for it
+        fail(f"--ocr: {unavailable_reason()}")
     done = [
-        _index_one(folder, index, m, reindex, batch_size, (runtime, precision, device), wait, as_json)
+        _index_one(folder, index, m, reindex, batch_size, (runtime, precision, device), wait, as_json, ocr)
         for m in models or [None]
     ]
     if as_json:
         print_json(done[0] if len(done) == 1 else {"indexes": done})
 
 
-def _index_one(folder, index, model, reindex, batch_size, rt, wait: bool, as_json: bool) -> dict:
+def _index_one(folder, index, model, reindex, batch_size, rt, wait: bool, as_json: bool, ocr=None) -> dict:
     """Bring one model's index of the folder up to date; prints its line (text mode)."""
     col = _open(folder, index, model, reindex, batch_size, rt)
     with col:
         try:
-            s = col.update(progress=not as_json, wait=wait)
+            s = col.update(progress=not as_json, wait=wait, ocr=ocr)
         except KeyboardInterrupt:  # its message says what was kept (cli.app.guarded prints it)
             _discard_if_empty(col)
             raise
+        from cliplab.index.ocr import coverage as ocr_coverage
+
+        text = ocr_coverage(col.catalog)
         if as_json:
-            return {**col.describe(), **s.as_dict(), "failures": [{"path": p, "reason": r} for p, r in s.failures]}
+            failures = [{"path": p, "reason": r} for p, r in s.failures]
+            return {**col.describe(), **s.as_dict(), "failures": failures, "ocr": text}
         c = col.catalog.counts(col.scope)
         out.print(
             f"{col.folder}: {c['indexed']} images indexed, {c['failed']} failed "
-            f"(this run: {s.embedded} embedded, {s.reused} reused, {s.deleted} dropped, {s.failed} failed, "
+            f"(this run: {s.embedded} embedded{q.frames_note(s)}, {s.reused} reused, {s.deleted} dropped, {s.failed} failed, "
             f"{s.unchanged} unchanged; {s.seconds:.1f} s) · model {col.model}{ran(col.describe())} · index {col.index_dir}",
             markup=False,
         )
         for path, reason in s.failures[:20]:
             err.print(f"  failed {path}: {reason}", markup=False)
+        if text["enabled"]:
+            out.print(f"text in images: {ocr_line(text)}", markup=False)
         return {}
 
 
@@ -277,6 +293,7 @@ def search_cmd(
     has_gps: bool = q.HasGpsOpt,
     search_mode: Optional[str] = q.ModeOpt,
     sort: str = q.SortOpt,
+    lang: Optional[str] = q.LangOpt,
     index: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     runtime: str = RuntimeOpt,
@@ -309,6 +326,8 @@ def search_cmd(
                 f"{index} is an index built from embeddings: not a folder tree, no photo metadata or keyword index "
                 "(no --dir, --under, --glob, filters or --mode keyword/hybrid)"
             )
+        if lang:
+            fail("--lang: not for an index built from embeddings (search a folder's index)")
         rt = model_loader(runtime, precision, device)
         return search_shards(index, terms, top_k, threshold, mode, rt, {"query": query, "image": (image or [None])[0]})
     if no_update and not_indexed(folder, index, model) is not None:
@@ -327,11 +346,16 @@ def search_cmd(
             )
         if under is not None and col.catalog.count_vectors() and not col.count_under(under):
             fail(f"--under {under}: no indexed images below {col.under_path(under)}")
+        from cliplab.models.language import with_vectors
         from cliplab.search import run
 
+        terms = with_vectors(col.encoder(), terms, lang)  # text terms read as --lang (NLLB-CLIP)
         info: dict = {}
         hits = run(col, terms, top_k, threshold, under, glob, filters, search_mode, sort, info)
         if as_json:
+            from cliplab.index.ocr import texts
+
+            read = {i: {"ocr": t} for i, t in texts(col.catalog, [h.id for h in hits]).items()}  # text in images
             print_json(
                 {
                     "query": query,
@@ -341,7 +365,10 @@ def search_cmd(
                     "mode": info.pop("mode", search_mode),
                     "sort": {"by": sort, **info},
                     **col.describe(),
-                    "results": [{"rank": h.rank, "score": h.score, "path": h.path} for h in hits],
+                    "results": [
+                        {"rank": h.rank, "score": h.score, "path": h.path, **q.video_fields(h), **read.get(h.id, {})}
+                        for h in hits
+                    ],
                 }
             )
             return
@@ -350,43 +377,5 @@ def search_cmd(
             if not why and filters.active and not col.count_under(under, glob, filters):
                 why = f" (no indexed photo matches {filters.describe()})"
             err.print("no results" + why, markup=False)
-        print_hits(mode, hits, search_header(col.describe()) + q.sort_note(sort, info))
-
-
-@app.command("duplicates")
-@guarded
-def duplicates_cmd(
-    folder: Optional[Path] = typer.Argument(
-        None, help="Image folder (default: the current one, or with --index the index's own folder)."
-    ),
-    threshold: float = typer.Option(
-        0.95,
-        "--threshold",
-        min=-1.0,
-        max=1.0,
-        help="Cosine similarity that makes two images duplicates (model-dependent: 0.95+ for near-copies with CLIP).",
-    ),
-    glob: Optional[str] = GlobOpt,
-    index: Optional[Path] = IndexOpt,
-    model: Optional[str] = ModelOpt,
-    runtime: str = RuntimeOpt,
-    precision: str = PrecisionOpt,
-    device: str = DeviceOpt,
-    no_update: bool = NoUpdateOpt,
-    yes: bool = YesOpt,
-    out_format: Optional[str] = FormatOpt,
-    as_json: bool = JsonOpt,
-):
-    """Groups of near-duplicate images (indexing new/changed files first)."""
-    mode = output_mode(out_format, as_json)
-    if no_update and not_indexed(folder, index, model) is not None:
-        fail(f"{not_indexed(folder, index, model)} is not indexed: drop --no-update (or run `cliplab index`)")
-    col = _open(folder, index, model, False, rt=(runtime, precision, device))
-    with col:
-        if not no_update:
-            _update(col, progress=True, quiet=as_json, must=False, before=_implicit(col, yes, as_json))
-        groups = col.duplicates(threshold, glob=glob)
-        if as_json:
-            print_json({**col.describe(), "threshold": threshold, "groups": [g.as_dict() for g in groups]})
-            return
-        print_groups(mode, groups, threshold)
+        shown = hits if mode in ("paths", "print0") else q.at_moments(hits)  # paths stay paths
+        print_hits(mode, shown, search_header(col.describe()) + q.sort_note(sort, info))

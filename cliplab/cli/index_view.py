@@ -99,6 +99,15 @@ def _metadata(m: dict) -> str:
     return f"{m['with_metadata']} of {m['indexed']} images" + (f"; dates from {dates}" if dates else "")
 
 
+def ocr_line(o: dict) -> str:
+    """'on: 40 of 42 images read, 3 with text, 1 failed' (index/ocr.py `coverage`)."""
+    if not o["enabled"] and not o["read"]:
+        return "off (cliplab index --ocr reads it)"
+    line = f"{'on' if o['enabled'] else 'off'}: {o['read']} of {o['images']} images read, {o['with_text']} with text"
+    line += f", {o['failed']} failed" if o["failed"] else ""
+    return line + (f" ({o['unavailable']})" if o.get("unavailable") else "")
+
+
 def print_status(st: dict, many: bool = False) -> None:
     scope = f" (sub-folder {st['scope']})" if st["scope"] else ""
     where = ["folder", st["folder"] + scope] if st["folder"] else ["embeddings", ", ".join(st["sources"])]
@@ -108,11 +117,13 @@ def print_status(st: dict, many: bool = False) -> None:
         ["model", f"{st['model']} ({st['dim']}-d)" if st["dim"] else f"{st['model']} (nothing embedded yet)"],
         ["indexed", st["indexed"]],
         ["failed", st["failed"]],
+        *([["videos", f"{st['videos']} ({st['frames']} frames searched)"]] if st.get("videos") else []),
         *([["pending", ", ".join(f"{v} {k}" for k, v in st["pending"].items())]] if "pending" in st else []),
         ["size on disk", f"{st['size_bytes'] / 1e6:.2f} MB ({st['bytes_per_image'] or 0} B/image)"],
         ["search", st["search"]],
         ["updated", st["updated_at"] or "never"],
         *([["photo metadata", _metadata(st["metadata"])]] if st.get("metadata") else []),
+        *([["text in images", ocr_line(st["ocr"])]] if st.get("ocr") else []),
     ]
     if st.get("runtime"):
         r = st["runtime"]

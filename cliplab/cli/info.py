@@ -1,5 +1,6 @@
-"""`cliplab models` (what is available offline), `cliplab formats` (which image files it reads) and
-`cliplab indexes` (list / prune). Nothing here loads model weights: listing must stay instant."""
+"""`cliplab models` (what is available offline; `models pull` gets one, `models bench` times one),
+`cliplab formats` (which image files it reads) and `cliplab indexes` (list / prune). Listing loads no
+model weights: it must stay instant."""
 
 from __future__ import annotations
 
@@ -11,19 +12,99 @@ import typer
 from cliplab.cli.app import JsonOpt, app, err, guarded, out, print_json, table
 from cliplab.cli.vocabulary import Vocabulary
 
+models_app = typer.Typer(
+    cls=Vocabulary,
+    help="Models you can pass to --model: list them (installed, size, speed), pull one from the hub, bench one.",
+    invoke_without_command=True,
+)
+app.add_typer(models_app, name="models")
 
-@app.command("models")
+
+def _size(n) -> str:
+    return "—" if not n else f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _count(n) -> str:
+    return "?" if not n else f"{n / 1e6:.1f} M"
+
+
+@models_app.callback()
 @guarded
-def models_cmd(as_json: bool = JsonOpt):
-    """Models you can pass to --model: which are installed (usable offline), their size and source."""
-    from cliplab.models.specs import available_models
+def models_cmd(ctx: typer.Context, as_json: bool = JsonOpt):
+    """Models you can pass to --model: installed or not, dim, parameters, size on disk, img/s (from
+    `cliplab models bench`), source. Nothing is loaded: listing stays instant."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from cliplab.models.installed import models_table
 
-    rows = available_models()
+    rows = models_table()
     if as_json:
         print_json({"models": rows})
         return
-    body = [[r["spec"], "yes" if r["installed"] else "no", r["dim"] or "?", r["source"], r["note"]] for r in rows]
-    out.print(table("models", ["spec", "installed", "dim", "source", "note"], body))
+    cols = ["spec", "installed", "dim", "params", "size", "fp32 img/s", "int8 img/s", "source", "note"]
+    body = [
+        [
+            r["spec"],
+            "yes" if r["installed"] else "no",
+            r["dim"] or "?",
+            _count(r["params"]) if r["installed"] else "",
+            _size(r["size_bytes"]) if r["installed"] else "",
+            r["fp32_img_s"] or "",
+            r["int8_img_s"] or ("kept fp32" if r["fp32_img_s"] else ""),
+            r["source"],
+            r["note"],
+        ]
+        for r in rows
+    ]
+    out.print(table("models", cols, body))
+    if any(r["installed"] and r["fp32_img_s"] is None for r in rows):
+        err.print("img/s: run `cliplab models bench SPEC` to measure a model on this machine", markup=False)
+
+
+@models_app.command("pull")
+@guarded
+def pull_cmd(
+    spec: str = typer.Argument(..., help="A Hugging Face hub id (ORG/NAME, or hf-hub:ORG/NAME)."),
+    export: bool = typer.Option(True, "--export/--no-export", help="Export the ONNX towers once after the download."),
+    as_json: bool = JsonOpt,
+):
+    """Download a hub model into the Hugging Face cache (resumable, every file checked against the
+    hub's sha256/sha1), then export its ONNX towers once. Honours HF_ENDPOINT and HF_TOKEN."""
+    from cliplab.models.pull import pull
+
+    res = pull(spec, export=export, notify=lambda m: err.print(m, markup=False))
+    if as_json:
+        print_json(res.as_dict())
+        return
+    got = sum(1 for f in res.files if f["downloaded"])
+    out.print(
+        f"pulled {res.repo} @ {res.commit[:12]}: {len(res.files)} files checked, {got} downloaded "
+        f"({_size(res.downloaded_bytes) if got else 'nothing new'}) into {res.folder}",
+        markup=False,
+    )
+    if res.export:
+        out.print(f"ONNX towers: {res.export}", markup=False)
+    out.print(f"use it: cliplab search QUERY --model {res.repo}", markup=False)
+
+
+@models_app.command("bench")
+@guarded
+def bench_cmd(
+    spec: str = typer.Argument(..., help="The model to time (any --model spec)."),
+    photos: int = typer.Option(32, "--photos", min=2, max=256, help="How many shared photos to time."),
+    as_json: bool = JsonOpt,
+):
+    """Measure fp32 and int8 img/s (decode + preprocess + image tower) on the shared photos on this
+    machine; `cliplab models` shows the figures afterwards."""
+    from cliplab.cli.app import check_model_spec
+    from cliplab.models.installed import bench, bench_images
+
+    rec = bench(check_model_spec(spec), bench_images(photos), notify=lambda m: err.print(m, markup=False))
+    if as_json:
+        print_json(rec)
+        return
+    int8 = f", int8 {rec['int8_img_s']} img/s" if "int8_img_s" in rec else ""
+    out.print(f"{rec['spec']}: fp32 {rec['fp32_img_s']} img/s{int8} on {rec['images']} photos", markup=False)
 
 
 @app.command("formats")

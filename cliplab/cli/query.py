@@ -29,6 +29,12 @@ ModeOpt = typer.Option(
     help="hybrid (default: both, fused by rank), semantic (image vectors only) or keyword (words of file names, "
     "captions beside the photos, EXIF text).",
 )
+LangOpt = typer.Option(
+    None,
+    "--lang",
+    help="The language of the text, as a FLORES-200 code (deu_Latn, zho_Hans …): for NLLB-CLIP models, which "
+    "read it first; other models refuse it.",
+)
 
 
 def sort_note(sort: str, info: dict) -> str:
@@ -37,6 +43,27 @@ def sort_note(sort: str, info: dict) -> str:
         return ""
     cut = f" (cosine ≥ {info['cutoff']:.3f})" if "cutoff" in info else ""
     return f" · {'newest' if sort == '-date' else 'oldest'} first among {info.get('relevant', 0)} relevant{cut}"
+
+
+def video_fields(hit) -> dict:
+    """A video hit's media, best moment and moments for --json (nothing for an image's)."""
+    if getattr(hit, "media", "image") != "video":
+        return {}
+    return {"media": "video", "timestamp": hit.timestamp, "moments": hit.moments}
+
+
+def frames_note(stats) -> str:
+    """' (of which videos: 412 frames)' after an update's embedded count, when it sampled videos."""
+    return f" (of which videos: {stats.frames} frames)" if getattr(stats, "frames", 0) else ""
+
+
+def at_moments(hits: list) -> list:
+    """Video hits as people read them: `clip.mp4 @ 00:01:23`."""
+    from dataclasses import replace
+
+    from cliplab.index.frames import timecode
+
+    return [replace(h, path=f"{h.path} @ {timecode(h.timestamp)}") if video_fields(h) else h for h in hits]
 
 
 def filters_from(after, before, types, camera, min_width, min_height, orientation, has_gps):

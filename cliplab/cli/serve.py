@@ -62,6 +62,12 @@ def serve(
     ),
     no_update: bool = typer.Option(False, "--no-update", help="Serve folders' indexes as they are, without indexing."),
     watch: bool = typer.Option(False, "--watch", help="Keep indexing new and changed files while serving."),
+    ocr: bool | None = typer.Option(
+        None,
+        "--ocr/--no-ocr",
+        help="Read the text in the folders' images for keyword and hybrid search (each folder's index remembers "
+        "it, as with `index --ocr`). Needs cliplab[ocr].",
+    ),
     runtime: str = RuntimeOpt,
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
@@ -85,6 +91,8 @@ def serve(
             f"--host {host} reaches beyond this machine: give a token (--token-file FILE or $CLIPLAB_TOKEN), "
             "or --no-token to serve without one"
         )
+    if ocr is not None:
+        _remember_ocr(folders or [], model, ocr)
     sock = _bind(host, port)
     settings = Settings(
         token=token or None,
@@ -127,6 +135,19 @@ def serve(
         if state is not None:
             state.close()
         sock.close()
+
+
+def _remember_ocr(folders: list[str], model: str | None, on: bool) -> None:
+    """`--ocr/--no-ocr`: each folder's index remembers it; its updates (now, --watch) then read text."""
+    from cliplab.data.ocr import unavailable_reason
+    from cliplab.index import Collection
+    from cliplab.index.ocr import remember
+
+    if on and unavailable_reason():  # before any index is made for it
+        raise CliplabError(f"--ocr: {unavailable_reason()}")
+    for folder in folders:
+        with Collection(folder, model=model) as col:
+            remember(col.catalog, on)
 
 
 def _token(token: str | None, token_file: Path | None) -> str | None:

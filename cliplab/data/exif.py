@@ -3,7 +3,8 @@ taken (and from which field), camera, GPS position, size as shown (after EXIF ro
 orientation class, format, file size, and the EXIF text fields (for keyword search).
 
 PIL's own EXIF reader (`Image.getexif`, nested IFDs through `get_ifd`) does the parsing; HEIC/AVIF
-go through pillow-heif's opener when it is registered (`cliplab.data.formats`).
+go through pillow-heif's opener when it is registered (`cliplab.data.formats`), RAW photos through
+LibRaw (`cliplab.data.raw.raw_header`: the TIFF header's EXIF, or the embedded preview's).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from PIL.ExifTags import GPS, IFD, Base
 
+from cliplab.data.formats import is_video, raw_available
+from cliplab.data.raw import is_raw, raw_header
+from cliplab.errors import ImageError
+
 ROTATED = {5, 6, 7, 8}  # orientations that swap width and height
 TEXT_TAGS = {Base.ImageDescription: "description", Base.Artist: "artist", Base.Copyright: "copyright"}
 
@@ -23,7 +28,7 @@ TEXT_TAGS = {Base.ImageDescription: "description", Base.Artist: "artist", Base.C
 @dataclass
 class PhotoMeta:
     taken_at: str | None  # ISO 8601, local time as the camera wrote it (+offset when recorded)
-    taken_from: str  # "DateTimeOriginal" | "CreateDate" | "DateTime" | "mtime"
+    taken_from: str  # "DateTimeOriginal" | "CreateDate" | "DateTime" | "creation_time" (a video's) | "mtime"
     camera_make: str | None
     camera_model: str | None
     gps_lat: float | None
@@ -105,11 +110,16 @@ def read_photo_meta(path: str | Path) -> PhotoMeta:
     st = path.stat()
     mtime = dt.datetime.fromtimestamp(st.st_mtime).replace(microsecond=0).isoformat()
     blank = PhotoMeta(mtime, "mtime", None, None, None, None, None, None, None, None, st.st_size, "")
+    if is_video(path):
+        return _video_meta(path, blank)
     try:
-        with Image.open(path) as im:
-            fmt, (w, h) = im.format, im.size
-            exif = im.getexif()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        if is_raw(path) and raw_available():  # LibRaw knows the size; EXIF from the TIFF header or the preview
+            fmt, (w, h), exif = raw_header(path)
+        else:
+            with Image.open(path) as im:
+                fmt, (w, h) = im.format, im.size
+                exif = im.getexif()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, ImageError):
         return blank
     sub = exif.get_ifd(IFD.Exif) if exif else {}
     taken, source = None, "mtime"
@@ -141,6 +151,21 @@ def read_photo_meta(path: str | Path) -> PhotoMeta:
         file_size=st.st_size,
         text=" ".join(x for x in words if x),
     )
+
+
+def _video_meta(path: Path, blank: PhotoMeta) -> PhotoMeta:
+    """A video's container says when it was made (creation_time, UTC as written), its size as shown and format."""
+    from cliplab.data.video import info
+    from cliplab.errors import ImageError
+
+    try:
+        vi = info(path, max_pixels=1 << 62)  # metadata only: the size limit is the sampler's business
+    except (ImageError, ImportError):
+        return blank
+    blank.taken_at, blank.taken_from = (vi.created, "creation_time") if vi.created else (blank.taken_at, "mtime")
+    blank.width, blank.height, blank.orientation = vi.width, vi.height, orientation_class(vi.width, vi.height)
+    blank.format = path.suffix.lstrip(".").upper() or vi.format
+    return blank
 
 
 def _user_comment(s: str) -> str:

@@ -1,7 +1,7 @@
 """Image loading that never crashes a run: every failure becomes an ImageError with a reason.
 
-Handles EXIF orientation, any PIL mode (→ RGB, cliplab.data.decode), HEIC/HEIF/AVIF, zero-byte /
-truncated / non-image files, RAW and video files (a reason, never an attempt), decompression bombs
+Handles EXIF orientation, any PIL mode (→ RGB, cliplab.data.decode), HEIC/HEIF/AVIF, RAW photos
+(cliplab.data.raw), zero-byte / truncated / non-image files, video files (a reason), decompression bombs
 (checked from the header, before any pixel is decoded, for every format) and http(s) URLs.
 """
 
@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from cliplab.data.decode import to_rgb  # noqa: F401  (re-exported)
 from cliplab.data.files import IMAGE_EXTENSIONS, broken_link_reason, walk_images  # noqa: F401  (re-exported)
 from cliplab.data.formats import not_supported, register_heif, unread_reason
+from cliplab.data.raw import is_raw, load_raw  # rawpy itself is imported only when a RAW photo comes
 from cliplab.data.shards import TarMember, is_tar, list_tar
 from cliplab.errors import CliplabError, ImageError
 from cliplab.settings import DEFAULT_MAX_PIXELS, settings  # noqa: F401  (DEFAULT_MAX_PIXELS: importable here)
@@ -66,12 +67,17 @@ def load_image(src: str | Path | bytes, max_pixels: int | None = None, draft: in
 
     `draft`: the model's input size. A JPEG at least twice that size on its short side is decoded
     at a reduced scale (1/2, 1/4 or 1/8, never below `draft`), which makes a 12 MP photo ~10×
-    cheaper. Its pixels then differ slightly from a full decode + resize, so callers that need
-    bit-exact preprocessing (tests against transformers use small images) leave it None."""
+    cheaper. A HEIC with a stored thumbnail at least that size on both sides (iPhones store a
+    320×240 one) gives that thumbnail instead of decoding the full picture. Pixels then differ
+    slightly from a full decode + resize, so callers that need bit-exact preprocessing (tests
+    against transformers use small images) leave it None."""
     limit = settings().max_pixels if max_pixels is None else max_pixels
-    if isinstance(src, (str, Path)) and not is_url(str(src)) and (why := not_supported(src)):
-        raise ImageError(why)  # RAW/video: by extension, without reading the file
+    local = isinstance(src, (str, Path)) and not is_url(str(src))
+    if local and (why := not_supported(src)):
+        raise ImageError(why)  # video, RAW without rawpy: by extension, without reading the file
     fp = _open_source(src)
+    if local and is_raw(src):
+        return load_raw(fp, limit, draft)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -80,6 +86,8 @@ def load_image(src: str | Path | bytes, max_pixels: int | None = None, draft: in
                 if w * h > limit:
                     raise ImageError(f"image too large ({w}x{h} > {limit} pixels)")
                 if draft and im.format == "JPEG" and min(w, h) >= 2 * draft:
+                    im.draft("RGB", (draft, draft))
+                elif draft and im.format == "HEIF":  # its stored thumbnail when one is ≥ draft (pillow-heif)
                     im.draft("RGB", (draft, draft))
                 im.load()  # full decode here, so truncation is caught now, not later
                 im = ImageOps.exif_transpose(im)  # a new image (transposed or a copy): it outlives the file

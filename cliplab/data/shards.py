@@ -30,7 +30,8 @@ import numpy as np
 from cliplab.errors import CliplabError, DataError, ImageError
 
 TAR_SUFFIXES = (".tar",)
-IMAGE_EXTS = {"jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"}
+# image members, read from bytes by load_image (HEIC/AVIF too; RAW needs a file name, so not RAW)
+IMAGE_EXTS = {"jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "heic", "heif", "hif", "avif"}
 CAPTION_EXTS = ("txt", "caption")
 MANIFEST = "manifest.json"
 EMB_DTYPE = "float16"  # clip-retrieval's choice too: half the disk, cosine error < 1e-6

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from cliplab.errors import IndexMismatchError
-from cliplab.index.migrate import SCHEMA_VERSION
+from cliplab.index.migrate import FRAME_ID_BASE, SCHEMA_VERSION
 from cliplab.index.migrate import create as create_schema
 from cliplab.index.migrate import upgrade as upgrade_schema
 from cliplab.index.sql import where_clause
@@ -76,6 +76,7 @@ class Writer:
             (path, size, mtime_ns, hash_, status, error, self.now),
         ).fetchone()
         self._forget_photo([row[0]])
+        self._drop_frames([row[0]])  # a video's moments go with its old content
         return int(row[0])
 
     def put_ok(self, rows: Iterable[tuple[str, int, int, str | None]], vectors: np.ndarray) -> list[int]:
@@ -90,6 +91,20 @@ class Writer:
             ids.append(fid)
         return ids
 
+    def put_video(self, row: tuple[str, int, int, str | None], poster, times: Sequence[float], vectors) -> int:
+        """A video: its file row holding its poster frame's vector, and one vector per sampled frame
+        (`frames`, ids from FRAME_ID_BASE on, never reused). Returns the file id."""
+        fid = self.put_ok([row], [poster])[0]
+        seq = self.con.execute("SELECT seq FROM sqlite_sequence WHERE name='frames'").fetchone()
+        next_id = FRAME_ID_BASE if seq is None or seq[0] < FRAME_ID_BASE else None  # then AUTOINCREMENT goes on
+        for t, vec in zip(times, vectors):
+            frame_id = self.con.execute(
+                "INSERT INTO frames(id, file_id, t) VALUES (?,?,?) RETURNING id", (next_id, fid, float(t))
+            ).fetchone()[0]
+            next_id = None
+            self.con.execute("INSERT INTO vectors(id, gen, vec) VALUES (?,?,?)", (frame_id, self.gen, to_blob(vec)))
+        return fid
+
     def put_failed(self, rows: Iterable[tuple[str, int, int, str | None, str]]) -> None:
         """rows = (path, size, mtime_ns, hash, reason); a previous vector of the path is dropped."""
         for path, size, mtime_ns, hash_, reason in rows:
@@ -101,7 +116,8 @@ class Writer:
         rows = list(rows)
         self.con.executemany("UPDATE files SET size=?, mtime_ns=? WHERE path=?", [(s, m, p) for p, s, m in rows])
         q = f"SELECT id FROM files WHERE path IN ({','.join('?' * len(rows))})" if rows else None
-        self._forget_photo([r[0] for r in self.con.execute(q, [r[0] for r in rows])] if q else [])
+        ids = [r[0] for r in self.con.execute(q, [r[0] for r in rows])] if q else []
+        self._forget_photo(ids, keep_ocr=True)  # same content, same text: photos.fill puts it back in its words
 
     def delete(self, paths: Sequence[str]) -> None:
         ids = []
@@ -110,6 +126,7 @@ class Writer:
             q = f"SELECT id FROM files WHERE path IN ({','.join('?' * len(chunk))})"
             ids += [r[0] for r in self.con.execute(q, chunk)]
         self._drop_vectors(ids)
+        self._drop_frames(ids)
         self.con.executemany("DELETE FROM files WHERE id=?", [(i,) for i in ids])
         self._forget_photo(ids)
 
@@ -117,13 +134,26 @@ class Writer:
         self.con.execute("INSERT INTO removed(id, gen) SELECT id, ? FROM vectors", (self.gen,))
         self.con.execute("DELETE FROM vectors")
         self.con.execute("DELETE FROM files")
+        self.con.execute("DELETE FROM frames")
         self.con.execute("DELETE FROM photos")
         self.con.execute("DELETE FROM keywords")
+        self.con.execute("DELETE FROM ocr")
 
-    def _forget_photo(self, ids: Sequence[int]) -> None:
-        """A file's metadata and words go with its row; `photos.fill` reads them again."""
+    def _forget_photo(self, ids: Sequence[int], keep_ocr: bool = False) -> None:
+        """A file's metadata, words and text read from it (OCR) go with its row; `photos.fill` and
+        `ocr.fill` read them again."""
         self.con.executemany("DELETE FROM photos WHERE id=?", [(i,) for i in ids])
         self.con.executemany("DELETE FROM keywords WHERE rowid=?", [(i,) for i in ids])
+        if not keep_ocr:
+            self.con.executemany("DELETE FROM ocr WHERE id=?", [(i,) for i in ids])
+
+    def _drop_frames(self, file_ids: Sequence[int]) -> None:
+        """The frame vectors of these videos, with tombstones (the FAISS cache drops them too)."""
+        for fid in file_ids:
+            frames = [r[0] for r in self.con.execute("SELECT id FROM frames WHERE file_id=?", (fid,))]
+            if frames:
+                self._drop_vectors(frames)
+                self.con.execute("DELETE FROM frames WHERE file_id=?", (fid,))
 
     def _drop_vectors(self, ids: Sequence[int]) -> None:
         for fid in ids:
@@ -318,8 +348,9 @@ class Catalog:
             rows = self.con.execute(q, args).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64), from_blobs([r[1] for r in rows], dim)
 
-    def ids_matching(self, under: str | None, glob: str | None, filters=None) -> np.ndarray:
-        """Ids of indexed images below `under`, matching `glob` and passing `filters` (index/filters.py)."""
+    def ids_matching(self, under: str | None, glob: str | None, filters=None, frames: bool = False) -> np.ndarray:
+        """Ids of indexed images below `under`, matching `glob` and passing `filters` (index/filters.py);
+        with `frames`, also the frame vector ids of the videos that pass (what a search may return)."""
         where, args = where_clause(under, glob)
         join = ""
         if filters is not None and filters.active:
@@ -327,6 +358,9 @@ class Catalog:
             join = " JOIN photos p ON p.id=f.id" if filters.needs_photos else ""
             where, args = where + more, args + extra
         q = f"SELECT f.id FROM files f JOIN vectors v ON v.id=f.id{join} WHERE 1{where}"
+        if frames:
+            q += f" UNION ALL SELECT fr.id FROM frames fr JOIN files f ON f.id=fr.file_id{join} WHERE 1{where}"
+            args = args + args
         return np.array([r[0] for r in self.con.execute(q, args)], dtype=np.int64)
 
     def count_vectors(self) -> int:

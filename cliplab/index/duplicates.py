@@ -1,4 +1,5 @@
-"""Near-duplicate groups: pairs at least `threshold` similar, joined into connected components."""
+"""Near-duplicate groups: pairs at least `threshold` similar (and confirmed, when a `confirm` callback
+is given), joined into connected components."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ def duplicate_groups(
     ann: Callable | None = None,
     filtered: bool = False,
     max_neighbours: int = 32,
+    confirm: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> list[tuple[list[int], float, float]]:
     """[(member ids, weakest link, strongest link)] of every group of two or more (A~B and B~C group
     A, B, C). `ann` (a callable giving the collection's FAISS index) is used for large sets: each
-    vector's `max_neighbours` nearest, restricted to `ids` when `filtered`; else an exact search."""
+    vector's `max_neighbours` nearest, restricted to `ids` when `filtered`; else an exact search.
+    `confirm(a, b)` (arrays of ids → bool per pair) sees each candidate pair once, before the groups
+    are joined: only pairs it keeps link images."""
     import faiss
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -48,6 +52,10 @@ def duplicate_groups(
     r, c, v = (np.concatenate(x) for x in (rows, cols, vals))
     keep = (c >= 0) & (r != c)
     r, c, v = r[keep], c[keep], v[keep]
+    if confirm is not None and len(r):
+        pairs, first = np.unique(np.stack([np.minimum(r, c), np.maximum(r, c)], 1), axis=0, return_index=True)
+        ok = np.asarray(confirm(ids[pairs[:, 0]], ids[pairs[:, 1]]), bool)
+        r, c, v = pairs[ok, 0], pairs[ok, 1], v[first][ok]
     n_groups, label = connected_components(coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n)), directed=False)
     out = []
     for g in np.flatnonzero(np.bincount(label, minlength=n_groups) >= 2):

@@ -5,8 +5,12 @@
     text   its caption (a `.txt` file beside it, clip-retrieval's convention) and EXIF text
 
 Filled with the photo metadata (`photos.fill`), dropped with it when the file changes. A user's
-query never reaches FTS5's syntax: it is cut into words, each quoted, joined by OR and ranked by
-BM25 (a word in the name weighs more than one in the text), so `"a" OR 1=1 --` is four plain words.
+query never reaches FTS5's syntax: it is cut into words (stop words dropped), each quoted, so
+`"a" OR 1=1 --` stays plain words. A match holds at least two of the query's words (the one word
+of a one-word query): a document sharing one common word with a photo's caption ("street") is no
+match, a caption sharing two is. The files holding every word come first (a document's phrase),
+then BM25 orders the rest (a word in the name weighs more than one in the text). The rule was chosen
+by `benchmarks/hybrid_search.py --rules` and `benchmarks/ocr_bench.py --rules` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import numpy as np
 
 NAME_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
 MAX_WORDS = 32  # of a query
+# The keyword-match rule (benchmarks/hybrid_search.py and ocr_bench.py --rules compare the choices):
+MIN_WORDS = 2  # a match holds at least this many of the query's words (all of a shorter query)
+EVERY_WORD_FIRST = True  # the files holding every word come first, then BM25 (a document's phrase)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
 # Words too common to say anything: a query's "a", "the", "on" would match nearly every caption, and
@@ -60,11 +67,19 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in _split(text)]
 
 
+def query_words(text: str) -> list[str]:
+    """The words of a query that say something: lower case, no stop words, no repeats, at most 32."""
+    return list(dict.fromkeys(w for w in _words(text) if w not in STOPWORDS))[:MAX_WORDS]
+
+
+def _quoted(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
 def fts_query(text: str) -> str | None:
     """Free text → a safe FTS5 query: its words (not stop words), each quoted, joined by OR (None:
     no such words)."""
-    words = list(dict.fromkeys(w for w in _words(text) if w not in STOPWORDS))[:MAX_WORDS]
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words) or None
+    return " OR ".join(_quoted(w) for w in query_words(text)) or None
 
 
 def looks_like_a_name(text: str) -> bool:
@@ -80,19 +95,42 @@ def name_phrase_query(text: str) -> str | None:
 
 
 def search(
-    catalog, text: str, k: int, where: str = "", args: list | tuple = (), photos_join: bool = False, names: bool = False
+    catalog,
+    text: str,
+    k: int,
+    where: str = "",
+    args: list | tuple = (),
+    photos_join: bool = False,
+    names: bool = False,
 ):
-    """(ids, scores) of the k best keyword matches (score = -BM25: higher is better), restricted by
-    `where`/`args` (' AND …' over files f and photos p, as `sql.where_clause` and `Filters.sql` make).
-    `names`: only files whose name holds the words of `text` as a phrase."""
-    q = name_phrase_query(text) if names else fts_query(text)
-    if q is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    """(ids, scores, held) of the k best keyword matches (score = -BM25: higher is better; held: the
+    share of the query's words each file holds), restricted by `where`/`args` (' AND …' over files
+    f and photos p, as `sql.where_clause` and `Filters.sql` make). A match holds at least MIN_WORDS
+    of the words; with EVERY_WORD_FIRST the files holding all of them come first.
+    `names`: only files whose name holds the words of `text` as a phrase (held: 1)."""
     join = " JOIN photos p ON p.id = f.id" if photos_join else ""
-    sql = (
-        f"SELECT f.id, -bm25(keywords, {NAME_WEIGHT}, {TEXT_WEIGHT}) AS s FROM keywords "
-        f"JOIN files f ON f.id = keywords.rowid JOIN vectors v ON v.id = f.id{join} "
-        f"WHERE keywords MATCH ?{where} ORDER BY s DESC, f.id LIMIT ?"
+    base = (
+        f"FROM keywords JOIN files f ON f.id = keywords.rowid JOIN vectors v ON v.id = f.id{join} "
+        "WHERE keywords MATCH ?"
     )
-    rows = catalog.con.execute(sql, [q, *args, int(k)]).fetchall()
-    return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.float32)
+    bm25 = f"-bm25(keywords, {NAME_WEIGHT}, {TEXT_WEIGHT})"
+    if names:
+        q, n = name_phrase_query(text), 1
+        sql = f"SELECT f.id, {bm25} AS s, 1 AS m {base}{where} ORDER BY s DESC, f.id LIMIT ?"
+        params = [q, *args, int(k)]
+    else:
+        words = query_words(text)
+        q, n = " OR ".join(_quoted(w) for w in words), len(words)
+        # m: how many of the words the row holds (each subquery runs once; SQLite keeps its rowids)
+        m = " + ".join(["(keywords.rowid IN (SELECT rowid FROM keywords WHERE keywords MATCH ?))"] * n) or "0"
+        first = f"m >= {n} DESC, " if EVERY_WORD_FIRST else ""
+        sql = f"SELECT f.id, {bm25} AS s, {m} AS m {base} AND m >= ?{where} ORDER BY {first}s DESC, f.id LIMIT ?"
+        params = [*map(_quoted, words), q, min(MIN_WORDS, n), *args, int(k)]
+    if not q:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32)
+    rows = catalog.con.execute(sql, params).fetchall()
+    return (
+        np.array([r[0] for r in rows], np.int64),
+        np.array([r[1] for r in rows], np.float32),
+        np.array([r[2] / n for r in rows], np.float32),
+    )

@@ -27,6 +27,7 @@ import numpy as np
 from cliplab.data.atomic import atomic_path, atomic_write_json
 from cliplab.data.shards import EmbeddingShard, list_shards, read_manifest
 from cliplab.errors import CliplabError, DataError
+from cliplab.index import captions
 from cliplab.index.vectors import _NPROBES, ANN_THRESHOLD, TARGET_RECALL, ideal_nlist, recall_at_k
 
 INDEX_FILE = "index.faiss"
@@ -244,6 +245,7 @@ def build_from_embeddings(
             pq_bytes=pq_bytes(dim) if kind == "ivfpq" else None,
         )
         ivf.nprobe = nprobe
+    info["captions"] = captions.build(out, table, ok)  # the keyword index of the captions (captions.py)
     info["build_seconds"] = round(time.perf_counter() - t0, 2)
     with atomic_path(out / INDEX_FILE) as tmp:
         faiss.write_index(index, str(tmp))

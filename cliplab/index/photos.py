@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cliplab.data.exif import read_photo_meta
 from cliplab.index.keywords import path_words, sidecar_caption
+from cliplab.index.ocr import texts as ocr_texts
 
 BATCH = 500
 COLUMNS = (
@@ -64,8 +65,10 @@ def fill(catalog, root: Path, bar: bool = False) -> int:
                     [(fid, *meta) for fid, (meta, _) in got],
                 )
                 w.con.executemany("DELETE FROM keywords WHERE rowid=?", [(fid,) for fid, _ in got])
+                read = ocr_texts(catalog, [fid for fid, _ in got])  # text read before the words were (re)built
                 w.con.executemany(
-                    "INSERT INTO keywords(rowid, name, text) VALUES (?,?,?)", [(fid, *kw) for fid, (_, kw) in got]
+                    "INSERT INTO keywords(rowid, name, text) VALUES (?,?,?)",
+                    [(fid, name, "\n".join(t for t in (text, read.get(fid)) if t)) for fid, (_, (name, text)) in got],
                 )
             done += len(got)
             advance(len(chunk))

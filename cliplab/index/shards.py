@@ -1,7 +1,8 @@
 """Querying an index built from embedding shards (`cliplab index --from-embeddings`): the same kind of
 methods as `Collection` — `search(text)`, `search_image` (the query image itself left out),
 `search_vector`, `encoder()`, `count`, `describe()`, `status()` — and `lookup(id)` for a row's
-metadata (path or tar key, caption, status) read from the shard files.
+metadata (path or tar key, caption, status) read from the shard files; `keyword_search(text)` for
+the rows whose captions hold its words (`captions.py`).
 
     idx = ShardsIndex("runs/idx")
     idx.search("a red car", k=10)      # [ShardHit(rank, score, id, path, key, caption), …]
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,7 +22,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from cliplab.errors import CliplabError, IndexMismatchError, IndexNotFoundError
-from cliplab.index.large import INDEX_FILE, INFO_FILE, ShardTable, raw_search
+from cliplab.index import captions
+from cliplab.index.large import INDEX_FILE, INFO_FILE, ShardTable, _ok_ids, raw_search
 from cliplab.models.core.base import Encoder, l2_normalize
 from cliplab.models.specs import vector_identity
 
@@ -61,6 +65,8 @@ class ShardsIndex:
         self.table = ShardTable.from_json(self.info["shards"])
         self._encoder, self._loader = encoder, loader
         self._meta: OrderedDict = OrderedDict()
+        self._captions: int | None = None  # captions in the keyword index, once known
+        self._captions_lock = threading.Lock()
 
     # --- facts ------------------------------------------------------------------------------------
     @property
@@ -196,6 +202,35 @@ class ShardsIndex:
             ShardHit(r, round(s, 6), i, meta[i]["image_path"], meta[i].get("key"), meta[i].get("caption"))
             for r, (s, i) in enumerate(keep, 1)
         ]
+
+    def keyword_search(self, text: str, k: int = 10) -> list[ShardHit]:
+        """The k rows whose captions hold the words of `text` best (`score`: -BM25, higher is better).
+        An index built before captions were indexed gets its caption index now, once, in place."""
+        if k < 1:
+            raise CliplabError("top-k must be at least 1")
+        ids, scores = self.keyword_ids(text, k)
+        meta = self.lookup_many(ids.tolist())
+        return [
+            ShardHit(r, round(float(s), 6), i, meta[i]["image_path"], meta[i].get("key"), meta[i].get("caption"))
+            for r, (s, i) in enumerate(zip(scores, ids.tolist()), 1)
+        ]
+
+    def keyword_ids(self, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(global ids, -BM25 scores) of `keyword_search`, without reading metadata."""
+        self.ensure_captions()
+        return captions.search(self.index_dir, text, k)
+
+    def ensure_captions(self) -> int:
+        """Build the caption keyword index when this index has none yet; returns how many captions it holds."""
+        with self._captions_lock:
+            if self._captions is None:
+                if not captions.exists(self.index_dir):
+                    try:
+                        captions.build(self.index_dir, self.table, _ok_ids(self.table))
+                    except (OSError, sqlite3.Error) as e:
+                        raise CliplabError(f"cannot write the caption index into {self.index_dir}: {e}") from None
+                self._captions = captions.count(self.index_dir)
+            return self._captions
 
     def raw_search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, global ids), each (nq, k): see `large.raw_search`."""

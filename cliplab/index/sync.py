@@ -19,7 +19,7 @@ from typing import Callable
 
 from cliplab.data.digest import file_digest
 from cliplab.data.files import broken_link_reason, walk_images
-from cliplab.data.formats import not_supported
+from cliplab.data.formats import index_reason, is_video
 from cliplab.errors import CliplabError
 from cliplab.index.catalog import Catalog
 from cliplab.models.core.base import Encoder
@@ -36,6 +36,7 @@ class SyncStats:
     deleted: int = 0
     reused: int = 0  # took the vector of identical content (rename, copy, touch): no model
     embedded: int = 0  # went through the model
+    frames: int = 0  # video frames embedded (each video also counts once in `embedded`)
     failed: int = 0  # could not be used (reasons in the catalog)
     seconds: float = 0.0
     model_loaded: bool = False
@@ -142,16 +143,16 @@ def _apply(catalog, root, p: Plan, get_encoder, under, batch_size, progress, wor
     """The writes of `sync`: deletions, reuse and broken links in one transaction, then one
     transaction per embedded batch."""
     stats = p.stats
-    # broken symlinks and RAW/video files: failed with the reason, never hashed (a video can be GBs), no model
-    broken = {f: broken_link_reason(root / f) if p.found[f][0] < 0 else not_supported(f) for f in p.todo}
+    # broken symlinks and RAW files (videos without PyAV): failed with the reason, no model
+    broken = {f: broken_link_reason(root / f) if p.found[f][0] < 0 else index_reason(f) for f in p.todo}
     broken = {f: why for f, why in broken.items() if why}
-    hashable = [f for f in p.todo if f not in broken]
+    hashable = [f for f in p.todo if f not in broken and not is_video(f)]  # never hash a video: it can be GBs
     pool = ThreadPoolExecutor(max_workers=4)  # hashing is I/O + C code: threads overlap well
     try:
         hashes = dict(zip(hashable, pool.map(file_hash, [root / f for f in hashable])))
     finally:
         pool.shutdown(cancel_futures=True)  # on Ctrl-C, don't hash the rest first
-    hashes.update(dict.fromkeys(broken))
+    hashes.update(dict.fromkeys(f for f in p.todo if f not in hashes))
     known = catalog.file_states(under)
     reuse = catalog.blobs_by_hash(hashes.values())
     touched = {f for f in p.todo if f in known and known[f].status == "ok" and hashes[f] and known[f].hash == hashes[f]}
@@ -165,11 +166,12 @@ def _apply(catalog, root, p: Plan, get_encoder, under, batch_size, progress, wor
     stats.failed = len(broken)
     stats.failures = sorted(broken.items())
     skip = touched | set(copied) | set(broken)
-    rest = [f for f in p.todo if f not in skip]
+    rest = [f for f in p.todo if f not in skip and not is_video(f)]
+    videos = [f for f in p.todo if f not in skip and is_video(f)]
     done = stats.reused + stats.failed
     if callable(progress):
         progress(done, len(p.todo))
-    if not rest:
+    if not rest and not videos:
         stats.seconds = time.perf_counter() - t0
         return stats
 
@@ -207,5 +209,57 @@ def _apply(catalog, root, p: Plan, get_encoder, under, batch_size, progress, wor
         done += len(ok) + len(bad)
         if callable(progress):
             progress(done, len(p.todo))
+    if videos:
+        _videos(catalog, root, p, videos, encoder, progress, done)
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _sampled(path: Path):
+    """A video's sampled frames (data/video.py), or the reason it cannot be used."""
+    from cliplab.data.video import sample
+    from cliplab.errors import ImageError
+
+    try:
+        return sample(path)
+    except ImageError as e:
+        return str(e)
+    except Exception as e:  # noqa: BLE001 a decoder bug in one file must not end the run
+        return f"video: unreadable ({type(e).__name__}: {e})"
+
+
+def _videos(catalog, root: Path, p: Plan, videos: list[str], encoder, progress, done: int) -> None:
+    """Each video: its frames sampled (the next one's decoding overlaps this one's embedding), embedded,
+    and written with its poster in one transaction (catalog `put_video`); or recorded failed with the reason."""
+    from cliplab.data.video import nearest, poster_time
+    from cliplab.progress import progress_bar
+
+    stats = p.stats
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        progress_bar(len(videos), "indexing videos", progress is True) as advance,
+    ):
+        ahead = [pool.submit(_sampled, root / f) for f in videos[:2]]
+        for n, f in enumerate(videos):
+            got = ahead.pop(0).result()
+            if n + 2 < len(videos):
+                ahead.append(pool.submit(_sampled, root / videos[n + 2]))
+            if not isinstance(got, str):  # embedded before the write lock is taken
+                vecs = encoder.encode_images([fr.image for fr in got.frames])
+                times = [fr.t for fr in got.frames]
+            with catalog.write() as w:
+                if isinstance(got, str):
+                    w.put_failed([(f, *p.found[f], None, got)])
+                    stats.failed += 1
+                    stats.failures.append((f, got))
+                else:
+                    if catalog.dim is None:
+                        w.set_meta(dim=str(int(vecs.shape[1])))
+                    poster = nearest(times, poster_time(got.info.duration))  # the frame its thumbnail shows
+                    w.put_video((f, *p.found[f], None), vecs[poster], times, vecs)
+                    stats.embedded += 1
+                    stats.frames += len(times)
+            advance(1)
+            done += 1
+            if callable(progress):
+                progress(done, len(p.todo))

@@ -26,6 +26,14 @@ def load_encoder(spec: str | None = "lite") -> Encoder:
         from cliplab.models.trained.checkpoint import load_checkpoint
 
         return load_checkpoint(s.path)
+    if s.kind == "open_clip":
+        from cliplab.models.backends.openclip import load_open_clip
+
+        return load_open_clip(s)
+    if s.family == "siglip":
+        from cliplab.models.backends.siglip import load_siglip
+
+        return load_siglip(s.text)
     from cliplab.models.backends.clip_hf import load_clip
 
     return load_clip(s.text)  # hf-folder or hub id

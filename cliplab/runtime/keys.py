@@ -82,6 +82,13 @@ def code_stamp() -> str:
     return h.hexdigest()
 
 
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
 def _versions() -> list[str]:
     out = []
     for d in DISTRIBUTIONS:
@@ -137,7 +144,14 @@ def sources(spec: str) -> list[str] | None:
         src = _checkpoint_sources(s.path)
         return None if src is None else [f"ckpt:{s.path}"] + src
     if s.kind in ("hf-folder", "hub"):
+        if s.family == "siglip" and not specs.has_fast_tokenizer(s):
+            return None  # SentencePiece only (SigLIP 1): no tokenizer.json for the ONNX runtime → torch
         return _hf_sources(s.text)
+    if s.kind == "open_clip":  # a folder or a cached hf-hub: repo; open_clip:ARCH/TAG runs on torch
+        folder = specs.open_clip_dir(s)
+        names = (specs.OPEN_CLIP_CONFIG, *specs.OPEN_CLIP_WEIGHTS, "tokenizer.json", "sentencepiece.bpe.model")
+        pkgs = [f"{d}=={_version(d)}" for d in ("open-clip-torch", "timm")]
+        return None if folder is None else [f"open_clip:{s.text}", *pkgs] + _files(folder, names)
     return None  # preclip: fitted on the data it embeds, runs on torch (select.py)
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -30,9 +30,11 @@ class Term:
     kind: str  # "text" | "image" | "like"
     value: str  # the text, the image path or URL, or the indexed image's id
     weight: float = 1.0  # signed: a term after " - " is negative
+    # the term's vector when the caller already has it (a server encodes uploads and texts itself)
+    vector: Any = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {"kind": self.kind, "value": self.value, "weight": self.weight}
 
 
 def _apart(expr: str, i: int) -> bool:

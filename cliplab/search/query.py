@@ -27,13 +27,20 @@ def query_vector(index, terms: Sequence[Term]) -> tuple[np.ndarray, list[int], l
     vectors: list[np.ndarray | None] = [None] * len(terms)
     exclude_ids: list[int] = []
     exclude_files: list[str] = []
-    texts = [i for i, t in enumerate(terms) if t.kind == "text"]
+    for i, t in enumerate(terms):
+        if t.vector is not None:
+            vectors[i] = np.asarray(t.vector, np.float32)
+    texts = [i for i, t in enumerate(terms) if t.kind == "text" and vectors[i] is None]
     if texts:
         enc = index.encoder().encode_texts([terms[i].value for i in texts])
         for i, v in zip(texts, enc):
             vectors[i] = v
     for i, t in enumerate(terms):
-        if t.kind == "like":
+        if t.kind == "like" and vectors[i] is not None:
+            exclude_ids.append(int(t.value))
+        elif vectors[i] is not None:
+            continue
+        elif t.kind == "like":
             if not _is_collection(index):
                 raise QueryError(
                     f"like:{t.value}: an index built from embeddings has no image ids; give the image file"
@@ -55,7 +62,7 @@ def query_vector(index, terms: Sequence[Term]) -> tuple[np.ndarray, list[int], l
 
 
 MODES = ("semantic", "keyword", "hybrid")
-DEFAULT_MODE = "hybrid"  # benchmarks/hybrid_search.py: R@1 26.2 vs 14.0 (captions), equal without; file names first
+DEFAULT_MODE = "hybrid"  # benchmarks/hybrid_search.py: R@1 25.5 vs 14.0 (captions), equal without; file names first
 RRF_K = 60  # Reciprocal Rank Fusion's constant (Cormack et al. 2009): 1 / (60 + rank) per list
 
 
@@ -74,8 +81,9 @@ def run(
     """The k best hits of `terms` on `index` (Collection: `Hit`s; embeddings index: `ShardHit`s)
     among the photos that pass `filters` (`cliplab.index.filters.make_filters`).
 
-    mode: semantic (`score`: the cosine to the query vector), keyword (BM25 over the words of names,
-    captions and EXIF text, ranked), or hybrid (the two rankings fused by Reciprocal Rank Fusion;
+    mode: semantic (`score`: the cosine to the query vector), keyword (the files holding two or more
+    of the query's words in their names, captions, EXIF or OCR text; every word first, then BM25:
+    `index/keywords.py`), or hybrid (the two rankings fused by Reciprocal Rank Fusion;
     ties go to the better single rank, then to the keyword rank; a query that looks like a file
     name, such as IMG_4711, puts the files whose names hold it first). For keyword and hybrid,
     `score` is the fused score Σ 1 / (60 + rank) over the lists a photo is in.
@@ -145,7 +153,7 @@ def _keyword_list(col, text: str, n: int, under, glob, filters, names: bool = Fa
     if filters is not None and filters.active:
         more, extra = filters.sql("f", "p")
         where, args = where + more, args + extra
-    ids, _ = keywords.search(col.catalog, text, n, where, args, photos_join, names)
+    ids, _, _ = keywords.search(col.catalog, text, n, where, args, photos_join, names)
     return [int(i) for i in ids]
 
 
@@ -160,6 +168,7 @@ def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list
     pool = max(100, 5 * k)
     ranked = {"keyword": _keyword_list(col, text, pool, under, glob, filters) if text else []}
     exclude: list[int] = []
+    vec = None
     if mode == "hybrid":
         vec, exclude, _ = query_vector(col, terms)
         sem = col.search_vector(vec, pool, threshold, under, glob, exclude=exclude, filters=filters)
@@ -186,4 +195,6 @@ def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list
     for i in order:
         if i in paths:
             out.append(Hit(len(out) + 1, round(fused.get(i, [0.0])[0], 6), str(col.folder / paths[i]), paths[i], i))
-    return out
+    from cliplab.index.frames import with_moments  # videos: their best moments (keyword only: the poster's)
+
+    return with_moments(col.catalog, out, vec, rerank=False)

@@ -14,8 +14,10 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from cliplab.index.ocr import texts as ocr_texts
 from cliplab.serve.classes import MAX_LABEL_CHARS, MAX_PROMPTS, MAX_TEMPLATE_CHARS
 from cliplab.serve.deps import base_url, get_state
+from cliplab.serve.library_search import SEARCH_BODY, SEARCH_PARAMS, empty_message, json_terms, terms_of_json
 from cliplab.serve.library_search import run as run_library_search
 from cliplab.serve.library_search import wanted as uses_library_search
 from cliplab.serve.query import (
@@ -23,6 +25,7 @@ from cliplab.serve.query import (
     ApiError,
     TooLarge,
     clamp_count,
+    decode_base64,
     encode_upload,
     optional_float,
     parse_id,
@@ -57,9 +60,21 @@ def facets_route(collection: str | None = None, state: ServerState = Depends(get
 
 
 def run_search(
-    state: ServerState, base: str, collection, query: str, n, offset, threshold, under, glob, extra=None, **inputs
+    state: ServerState,
+    base: str,
+    collection,
+    query: str,
+    n,
+    offset,
+    threshold,
+    under,
+    glob,
+    extra=None,
+    terms=None,
+    **inputs,
 ) -> dict:
-    """Shared by GET (text / like / an expression with filters) and POST (image upload) search."""
+    """Shared by GET (text / like / an expression with filters) and POST (image upload, or a JSON
+    list of terms) search. `terms`: the POST's raw list, checked here."""
     t0 = time.perf_counter()
     src = state.source(collection)
     count = clamp_count(n, "n", default=20)
@@ -67,21 +82,23 @@ def run_search(
     if skip is None:
         raise ApiError(f"offset must be a whole number ≥ 0, not {offset!r}")
     ran: dict = {}
-    if extra and uses_library_search(extra):  # expressions, filters, mode, sort: the library's search
+    cut = optional_float(threshold, "threshold")
+    if terms is not None or (extra and uses_library_search(src, extra)):  # the library's search
         if inputs.get("like") not in (None, ""):
-            raise ApiError("give q or like, not both (an expression takes like:ID as a term)")
+            raise ApiError("give one query, q or like, not both (an expression takes like:ID as a term)")
         if skip > MAX_OFFSET:
             raise ApiError(f"offset must be between 0 and {MAX_OFFSET}")
-        found, ran = run_library_search(
-            src, extra, skip + count, optional_float(threshold, "threshold"), under or None, glob or None
-        )
+        if under and (".." in under.replace("\\", "/").split("/") or under.startswith("/")):
+            raise ApiError("under must be a sub-folder of the collection (relative, without '..')")
+        if terms is not None:
+            terms = terms_of_json(terms, lambda data, name: _encode_base64(state, src, data, name))
+        found, ran = run_library_search(state, src, extra or {}, skip + count, cut, under or None, glob or None, terms)
         matches = found[skip:]
     else:
         vector, exclude = query_vector(state, src, **inputs)
-        matches = search(
-            src, vector, count, skip, optional_float(threshold, "threshold"), under or None, glob or None, exclude
-        )
+        matches = search(src, vector, count, skip, cut, under or None, glob or None, exclude)
     items = src.items([m.id for m in matches])
+    read = ocr_texts(src.collection.catalog, [m.id for m in matches]) if src.kind == "folder" else {}
     results = []
     for rank, m in enumerate(matches, start=skip + 1):
         item = items.get(m.id)
@@ -97,8 +114,12 @@ def run_search(
                 "caption": item.caption,
                 "url": image_url(base, src.name, item),
                 "thumb_url": image_url(base, src.name, item, "thumb"),
+                **_video_fields(m),
+                **({"ocr": read[m.id]} if m.id in read else {}),  # text in the image (index --ocr)
             }
         )
+    if ran and not results and not skip:
+        ran["message"] = empty_message(ran, cut, under, glob)
     return {
         "model": src.model,
         "collection": src.name,
@@ -107,6 +128,17 @@ def run_search(
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),
         "results": results,
     }
+
+
+def _video_fields(m) -> dict:
+    """A video's hit: media, its best moment (seconds) and moments, for the page to play from (#t=)."""
+    if getattr(m, "media", "image") != "video":
+        return {}
+    return {"media": "video", "timestamp": m.timestamp, "moments": m.moments}
+
+
+def _encode_base64(state: ServerState, src, data, name: str) -> np.ndarray:
+    return encode_upload(state, state.encoder_for(src), decode_base64(data, state.settings.max_upload_bytes), name)
 
 
 @router.get("/search")
@@ -177,10 +209,13 @@ def merge_query(request: Request, form: dict) -> dict:
     return merged
 
 
-@router.post("/search")
+POST_FIELDS = ("collection", "n", "offset", "threshold", "under", "glob")
+
+
+@router.post("/search", openapi_extra={"requestBody": {"content": {"application/json": {"schema": SEARCH_BODY}}}})
 async def search_post(
     request: Request,
-    image: UploadFile = File(...),
+    image: UploadFile | None = File(None),
     collection: str | None = Form(None),
     n: str | None = Form(None),
     offset: str | None = Form(None),
@@ -189,7 +224,13 @@ async def search_post(
     glob: str | None = Form(None),
     state: ServerState = Depends(get_state),
 ) -> dict:
-    """Image (multipart field `image`) → similar images. Parameters as form fields or in the URL."""
+    """Image (multipart field `image`) → similar images; or a JSON body with `terms` (texts, indexed
+    image ids, base64 images, each with a weight) and/or `q`, with the GET's filters, mode and sort.
+    Parameters as form/JSON fields or in the URL."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await _search_json(request, state)
+    if image is None:
+        raise ApiError("no image: send the file in the multipart field 'image' (or a JSON body with terms)")
     p = merge_query(
         request,
         {"collection": collection, "n": n, "offset": offset, "threshold": threshold, "under": under, "glob": glob},
@@ -209,6 +250,32 @@ async def search_post(
         p["glob"],
         image=raw,
         image_name=name,
+    )
+
+
+async def _search_json(request: Request, state: ServerState) -> dict:
+    body = await read_json(request, state.settings.max_upload_bytes * 4 // 3 + 2**20)
+    if not isinstance(body, dict) or not (body.get("terms") or body.get("q")):
+        raise ApiError(
+            'the body must be multipart with an image, or JSON like {"terms": [{"text": "a beach"}, '
+            '{"image_id": 12, "weight": -1}], "collection": "name"}'
+        )
+    p = merge_query(request, {k: body.get(k) for k in (*POST_FIELDS, *SEARCH_PARAMS)})
+    terms = json_terms(p, body.get("terms"))  # q's terms, then the body's
+    query = "terms" if p["q"] in (None, "") else p["q"]
+    return await run_in_threadpool(
+        run_search,
+        state,
+        base_url(request),
+        p["collection"],
+        query,
+        p["n"],
+        p["offset"],
+        p["threshold"],
+        p["under"],
+        p["glob"],
+        p,
+        terms,
     )
 
 
@@ -240,7 +307,7 @@ def classify(
     uploads: list[tuple[str, bytes]],
     ids: list[str],
 ) -> dict:
-    from cliplab.zeroshot import top_k, zero_shot_probs
+    from cliplab.zeroshot import encoder_probs, probability_rule, top_k
 
     t0 = time.perf_counter()
     if not labels:
@@ -281,7 +348,7 @@ def classify(
             rows.append({"name": str(x), "id": None, "error": missing, "predictions": []})
     if vecs:
         cls = state.classes.get(shared.encoder, labels, templates)
-        best = top_k(zero_shot_probs(np.stack(vecs), cls, shared.encoder.logit_scale), labels, k)
+        best = top_k(encoder_probs(shared.encoder, np.stack(vecs), cls)[0], labels, k)
         it = iter(best)
         for row in rows:
             if row["error"] is None:
@@ -290,6 +357,7 @@ def classify(
         "model": src.model,
         "labels": labels,
         "templates": len(templates),
+        "probability": probability_rule(shared.encoder)[0],
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),
         "results": rows,
     }

@@ -3,6 +3,11 @@
 The front posts its JSON as `text/plain`, so bodies are read raw and parsed whatever the
 Content-Type. Fields the clients send for LAION-specific features (safety model, aesthetics,
 mclip) are accepted and ignored.
+
+`modality: "text"` is clip-retrieval's search of its text index (caption embeddings). We hold no
+caption vectors, so it searches the stored captions by their words instead — a folder's keyword
+index (file names, caption files, EXIF text), an embeddings index's captions — and answers in the
+same shape.
 """
 
 from __future__ import annotations
@@ -61,9 +66,11 @@ def knn(state: ServerState, body: Any, base: str) -> list[dict]:
     if not name and len(state.sources) > 1:
         raise ApiError(f"indice_name is required (one of: {', '.join(state.sources)})")
     src = state.source(name)
-    if body.get("modality") not in (None, "image"):
-        raise ApiError("modality must be 'image': this server holds image embeddings only")
+    if body.get("modality") not in (None, "image", "text"):
+        raise ApiError("modality must be 'image' (the images) or 'text' (the stored captions, by their words)")
     n = clamp_count(body.get("num_images"), "num_images", default=40)
+    if body.get("modality") == "text":
+        return _captions(src, body, n, base)
     image = body.get("image")
     raw = decode_base64(image, state.settings.max_upload_bytes) if image not in (None, "") else None
     vector, exclude = query_vector(
@@ -87,6 +94,31 @@ def knn(state: ServerState, body: Any, base: str) -> list[dict]:
     return out
 
 
+def _captions(src, body: dict, n: int, base: str) -> list[dict]:
+    """modality "text": the n stored captions that hold the query's words best (keyword search;
+    `similarity` is the keyword rank score 1 / (60 + rank), as `/api/search?mode=keyword` gives)."""
+    from cliplab.search.query import RRF_K
+
+    text = body.get("text")
+    given = [k for k in ("image", "image_url", "embedding_input") if body.get(k) not in (None, "", [])]
+    if given or not isinstance(text, str) or not text.strip():
+        raise ApiError("modality 'text' searches the stored captions by their words: give text (no image or embedding)")
+    if src.kind == "folder":
+        from cliplab.search.expression import Term
+
+        ids = [m.id for m in src.run([Term("text", text)], n, mode="keyword")] if n else []
+    else:
+        if not src.index.ensure_captions():
+            raise ApiError(f"collection {src.name!r} holds no captions to search (modality 'text')")
+        ids = src.index.keyword_ids(text, n)[0].tolist()  # the metadata is read by items(), under its lock
+    items = src.items(ids)
+    return [
+        {"id": i, "similarity": round(1.0 / (RRF_K + r), 6), **_meta(base, src.name, items[i])}
+        for r, i in enumerate(ids, 1)
+        if i in items
+    ]
+
+
 def _meta(base: str, collection: str, item) -> dict:
     return {"url": image_url(base, collection, item), "caption": item.caption, "path": item.path}
 
@@ -107,7 +139,7 @@ KNN_BODY = {
         "indice_name": _NAME,
         "num_images": {"type": "integer", "minimum": 0},
         "deduplicate": {"type": "boolean"},
-        "modality": {"type": "string", "enum": ["image"]},
+        "modality": {"type": "string", "enum": ["image", "text"]},
     },
 }
 METADATA_BODY = {

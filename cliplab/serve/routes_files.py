@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
-from cliplab.data.formats import BROWSER_EXTENSIONS
+from cliplab.data.formats import BROWSER_EXTENSIONS, is_video
 from cliplab.errors import ImageError
 from cliplab.serve.deps import get_state
 from cliplab.serve.query import NotFound, parse_id
@@ -45,13 +45,17 @@ def _not_modified(request: Request, etag: str) -> bool:
 @router.get("/image/{collection}/{image_id}")
 def image(collection: str, image_id: str, request: Request, state: ServerState = Depends(get_state)):
     item, src = _item(state, collection, image_id)
-    if item.file.suffix.lower() not in BROWSER_EXTENSIONS:  # HEIC, TIFF, …: browsers show them as JPEG only
+    video = is_video(item.file)  # sent as it is (Range requests: the page plays it from a moment, #t=)
+    # HEIC, TIFF, …: browsers show them as JPEG only
+    if item.file.suffix.lower() not in BROWSER_EXTENSIONS and not video:
         return _jpeg(request, *_make_jpeg(item, src, None, image_id, state))
     etag = file_tag(item.file, item.id)
     headers = {"ETag": etag, "Cache-Control": CACHE}
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     media = mimetypes.guess_type(item.file.name)[0] or "application/octet-stream"
+    if video and not media.startswith("video/"):  # .3gp, .mts: guessed as audio/model types
+        media = "video/mp4" if item.file.suffix.lower() == ".3gp" else "video/mp2t"
     return FileResponse(
         item.file, media_type=media, headers=headers, content_disposition_type="inline", filename=item.file.name
     )

@@ -20,7 +20,11 @@ from typing import Protocol
 
 import numpy as np
 
+from cliplab.data.formats import RAW_EXTENSIONS, VIDEO_EXTENSIONS
 from cliplab.data.images import IMAGE_EXTENSIONS
+
+# what a folder collection serves (RAW: as JPEG; videos: poster, file)
+SERVED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS | VIDEO_EXTENSIONS
 
 
 @dataclass
@@ -28,6 +32,9 @@ class Match:
     id: int
     score: float
     path: str  # relative to the collection folder, '/'-separated
+    media: str = "image"  # "video": a video's best moment is `timestamp` s in (index/frames.py)
+    timestamp: float | None = None
+    moments: list | None = None
 
 
 @dataclass
@@ -169,7 +176,7 @@ class FolderSource:
         self.refresh()
         with self._lock.read():
             hits = self.collection.search_vector(vector, k, threshold, under, glob, exclude)
-        return [Match(h.id, h.score, h.relpath) for h in hits]
+        return [Match(h.id, h.score, h.relpath, h.media, h.timestamp, h.moments) for h in hits]
 
     def run(
         self, terms, k: int, threshold=None, under=None, glob=None, filters=None, mode=None, sort="relevance", info=None
@@ -180,7 +187,7 @@ class FolderSource:
         self.refresh()
         with self._lock.read():
             hits = run(self.collection, terms, k, threshold, under, glob, filters, mode, sort, info)
-        return [Match(h.id, h.score, h.relpath) for h in hits]
+        return [Match(h.id, h.score, h.relpath, h.media, h.timestamp, h.moments) for h in hits]
 
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         got_ids, vecs = self.collection.catalog.vectors(ids=[int(i) for i in ids])
@@ -192,7 +199,7 @@ class FolderSource:
         out = {}
         for i, rel in paths.items():
             # only what the catalog lists as an indexed image, and only files below the folder
-            if Path(rel).suffix.lower() not in IMAGE_EXTENSIONS or rel.startswith("/") or ".." in rel.split("/"):
+            if Path(rel).suffix.lower() not in SERVED_EXTENSIONS or rel.startswith("/") or ".." in rel.split("/"):
                 continue
             out[int(i)] = Item(int(i), rel, rel.rsplit("/", 1)[-1], folder / rel)
         return out

@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from cliplab.data.atomic import atomic_write_bytes
+from cliplab.data.formats import is_video
 
 
 def file_tag(path: Path, fid: int) -> str:
@@ -33,7 +34,12 @@ def thumbnail(
     target = cache / f"{key}.jpg"
     if target.is_file():
         return target.read_bytes(), f'"t{key}"'
-    im = load_image(path, max_pixels=max_pixels)
+    if is_video(path):  # a video's thumbnail is its poster frame (data/video.py)
+        from cliplab.data.video import poster
+
+        im = poster(path, max_pixels=max_pixels)
+    else:
+        im = load_image(path, max_pixels=max_pixels)
     if size:
         im.thumbnail((size, size), Image.Resampling.LANCZOS)
     buf = io.BytesIO()

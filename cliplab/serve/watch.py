@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from cliplab.data.images import IMAGE_EXTENSIONS
+from cliplab.data.formats import LISTED_EXTENSIONS
 from cliplab.errors import CliplabError
 from cliplab.serve.state import ServerState
 
@@ -71,7 +71,8 @@ class Watcher:
 
 
 def _relevant(change, path: str) -> bool:
-    """Images, and folders: a file written into a brand-new folder can land before the folder is
-    watched, so the folder's own event must trigger the (stat-only, cheap) scan."""
+    """Pictures (what a folder scan lists: RAW and video too), and folders: a file written into a
+    brand-new folder can land before the folder is watched, so the folder's own event must trigger
+    the (stat-only, cheap) scan."""
     suffix = Path(path).suffix.lower()
-    return suffix in IMAGE_EXTENSIONS or not suffix or Path(path).is_dir()
+    return suffix in LISTED_EXTENSIONS or not suffix or Path(path).is_dir()

@@ -26,7 +26,7 @@ def meta_of(col, hits):
 
 @pytest.mark.parametrize("exact_max", [10_000, 3])  # the exact path, and FAISS with an id selector
 def test_exactly_k_that_all_pass(col, monkeypatch, exact_max):
-    monkeypatch.setattr(collection_module, "EXACT_FILTER_MAX", exact_max)
+    monkeypatch.setattr(collection_module, "SEARCH_EXACT_MAX", exact_max)
     q = col.catalog.vectors()[1][0]
     f = make_filters(after="2018", before="2019", camera="nikon")
     n = col.count_under(filters=f)

@@ -111,3 +111,32 @@ def test_cli_mode(col, monkeypatch):
     assert out["mode"] == "keyword" and out["results"][0]["path"].endswith("IMG_4711.jpg")
     r = CliRunner().invoke(app, [*base, "--mode", "fuzzy", "x"])
     assert r.exit_code == 2 and "unknown mode 'fuzzy'" in r.stderr
+
+
+def test_a_match_holds_two_of_the_words_and_user_syntax_stays_words(col, monkeypatch):
+    from cliplab.index import keywords
+
+    def found(text):
+        ids, _, held = keywords.search(col.catalog, text, 10)
+        paths = col.catalog.paths([int(i) for i in ids])
+        return [(paths[int(i)], round(float(h), 2)) for i, h in zip(ids, held)]
+
+    # cat.jpg's caption holds "ginger" and "windowsill", receipt.jpg's EXIF text "grocery" and "shop"
+    assert found("ginger windowsill shop") == [("cat.jpg", 0.67)]  # receipt.jpg: one word of three
+    assert found("shop grocery") == [("receipt.jpg", 1.0)]
+    assert found("windowsill") == [("cat.jpg", 1.0)]  # a one-word query: that word
+    # user syntax stays words: quotes, FTS operators and SQL are searched for as plain words
+    assert found('ginger") OR 1=1; DROP TABLE files --') == []  # ginger, drop, table, files: 1 held
+    assert found('"ginger" NEAR(windowsill*)') == [("cat.jpg", 0.67)]  # ginger, near, windowsill
+    assert col.catalog.count_vectors() == 5
+    monkeypatch.setattr(keywords, "MIN_WORDS", 1)  # any word (the rule before issue 22)
+    assert found("ginger windowsill shop") == [("cat.jpg", 0.67), ("receipt.jpg", 0.33)]
+    assert found('ginger") OR 1=1; DROP TABLE files --') == [("cat.jpg", 0.25)]
+
+
+def test_one_shared_word_does_not_enter_the_fusion(col):
+    """A receipt sharing one word ("corner") with a two-word photo query is no keyword match: hybrid
+    gives the semantic ranking; holding both words, it comes first."""
+    query = parse("corner zebra")
+    assert run(col, query, k=5, mode="hybrid") == run(col, query, k=5, mode="semantic")
+    assert names(run(col, parse("grocery corner"), k=5, mode="hybrid"))[0] == "receipt.jpg"

@@ -32,7 +32,7 @@ def test_healthz_and_collections(client, pics):
 def test_text_search_matches_the_library(state_client):
     client, state = state_client
     col = state.sources["pics"].collection
-    r = client.get("/api/search", params={"q": "a red square", "n": 3})
+    r = client.get("/api/search", params={"q": "a red square", "n": 3, "mode": "semantic"})
     assert r.status_code == 200
     body = r.json()
     assert body["model"] == "toy" and body["collection"] == "pics" and body["took_ms"] >= 0

@@ -43,7 +43,7 @@ KNN_CASES = [
     ('{"embedding_input": [0, 0, 0, 0]}', 400, ["zeros"]),
     ('{"text": "x", "num_images": -1}', 400, ["num_images", "negative"]),
     ('{"text": "x", "num_images": "many"}', 400, ["num_images"]),
-    ('{"text": "x", "modality": "text"}', 400, ["modality"]),
+    ('{"text": "x", "modality": "video"}', 400, ["modality"]),
     ('{"image_url": "http://example.com/a.jpg"}', 400, ["--allow-urls"]),
     ('{"text": "x", "image_url": "http://example.com/a.jpg"}', 400, ["one query"]),
 ]
@@ -132,7 +132,7 @@ def test_a_bug_is_a_json_500_and_the_server_goes_on(make_client):
     def broken(*a, **k):
         raise RuntimeError("boom")
 
-    src.search = broken
+    src.search = src.run = broken
     r = client.get("/api/search", params={"q": "x"})
     assert r.status_code == 500 and r.json() == {"error": "internal error (RuntimeError); see the server log"}
     assert "Traceback" not in r.text

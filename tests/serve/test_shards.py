@@ -53,3 +53,14 @@ def test_shards_index_speaks_both_apis(shards_client):
     assert like[0]["id"] != res[0]["id"]
     r = client.get("/api/search", params={"q": "x", "under": "sub"})
     assert r.status_code == 400 and "no folders" in r.json()["error"]
+
+
+def test_text_modality_searches_the_captions(shards_client):
+    client, pics = shards_client
+    res = client.post("/knn-service", json={"text": "green", "modality": "text", "num_images": 5}).json()
+    assert [r["caption"] for r in res] == ["a green square"] and res[0]["path"] == str(pics / "green.jpg")
+    assert {"id", "similarity", "url", "caption", "path"} <= set(res[0])
+    far = client.post("/knn-service", json={"text": "far away", "modality": "text", "num_images": 5}).json()
+    assert [r["url"] for r in far] == ["https://example.com/far.jpg"]
+    squares = client.post("/knn-service", json={"text": "square", "modality": "text", "num_images": 3}).json()
+    assert len(squares) == 3 and squares[0]["similarity"] > squares[-1]["similarity"]

@@ -320,7 +320,8 @@ def load_clip(spec: str) -> HFCLIPEncoder:
         if _offline():
             raise ModelNotFoundError(
                 f"model {spec!r} is not available offline (not in the Hugging Face cache at {_hub_cache()}). "
-                "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite."
+                f"Get it with `cliplab models pull {spec}` (on a connected machine, then copy the cache), "
+                "pass a local checkpoint directory (--model /path/to/clip) or use --model lite."
             ) from None
         try:
             if not _hub_reachable():
@@ -330,7 +331,8 @@ def load_clip(spec: str) -> HFCLIPEncoder:
             raise ModelNotFoundError(
                 f"model {spec!r} could not be loaded (not in the Hugging Face cache at {_hub_cache()}, "
                 f"download failed: {_one_line(e, 120)}). "
-                "Pass a local checkpoint directory (--model /path/to/clip) or use --model lite."
+                f"Get it with `cliplab models pull {spec}`, pass a local checkpoint directory "
+                "(--model /path/to/clip) or use --model lite."
             ) from None
     return HFCLIPEncoder(model, tok, name=spec, source_dir=hub_snapshot(spec))
 

@@ -26,6 +26,10 @@ class Encoder(ABC):
     name: str = "encoder"  # the spec it was loaded from; shown in every output
     dim: int = 0  # size of the shared embedding space
     logit_scale: float = 100.0  # multiplies cosine similarities before softmax (zero-shot)
+    # zero-shot rule: "softmax" over labels, or "sigmoid"(scale·cos + logit_bias) per label (SigLIP);
+    # an encoder that is not softmax also says so in describe(), which zeroshot.encoder_probs reads
+    probability: str = "softmax"
+    logit_bias: float = 0.0
     image_batch_size: int = 32  # a good default batch for this model on a CPU
     needs_fit: bool = False  # True for baselines fitted on the data being analysed (preclip)
 

@@ -10,7 +10,7 @@ The same transform, with other sizes and statistics, serves the CNN towers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -29,6 +29,11 @@ class ResizeCropNormalize:
     std: tuple = CLIP_STD
     resample: int = Image.BICUBIC
     rescale_factor: float = 1 / 255
+    # open_clip/SigLIP (torchvision's Resize/CenterCrop): "squash" resizes to crop×crop with no crop;
+    # center "round" places the crop like torchvision (round half to even), "floor" like transformers.
+    # repr=False: the repr is part of existing towers' fingerprints, which must not change.
+    resize: str = field(default="shortest", repr=False)
+    center: str = field(default="floor", repr=False)
 
     def __call__(self, image: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
         """`out`: a (3, crop, crop) float32 array to write into (a row of a preallocated batch)."""
@@ -38,12 +43,15 @@ class ResizeCropNormalize:
         """RGB, shortest side resized, centre-cropped: a (crop, crop, 3) uint8 view."""
         image = to_rgb(image)
         w, h = image.size
+        if self.resize == "squash":
+            size = (self.crop, self.crop)
+            return np.asarray(image if image.size == size else image.resize(size, resample=self.resample), np.uint8)
         short, long = (w, h) if w <= h else (h, w)
         new_short, new_long = self.shortest_edge, int(self.shortest_edge * long / short)
         size = (new_short, new_long) if w <= h else (new_long, new_short)
         if (w, h) != size:
             image = image.resize(size, resample=self.resample)
-        return center_crop(np.asarray(image, dtype=np.uint8), self.crop)
+        return center_crop(np.asarray(image, dtype=np.uint8), self.crop, self.center == "round")
 
     def normalise(self, pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(H, W, 3) uint8 → (3, H, W) float32 by a table lookup per channel: the same bits as
@@ -71,14 +79,17 @@ class ResizeCropNormalize:
 _TABLES: dict = {}  # ResizeCropNormalize (frozen, hashable) → its lookup table
 
 
-def center_crop(arr: np.ndarray, size: int) -> np.ndarray:
+def center_crop(arr: np.ndarray, size: int, rounded: bool = False) -> np.ndarray:
     """Centre crop (H, W, C) to size×size, zero-padding first if the image is smaller.
 
-    An odd padding puts the extra row/column before the image (transformers uses ceil there)."""
+    An odd padding puts the extra row/column before the image (transformers uses ceil there).
+    `rounded`: the offset is round((H - size) / 2) as torchvision's CenterCrop has it (open_clip)."""
     h, w = arr.shape[:2]
     if h < size or w < size:
         ph, pw = max(size - h, 0), max(size - w, 0)
         arr = np.pad(arr, ((ph - ph // 2, ph // 2), (pw - pw // 2, pw // 2), (0, 0)))
         h, w = arr.shape[:2]
     top, left = (h - size) // 2, (w - size) // 2
+    if rounded:
+        top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
     return arr[top : top + size, left : left + size]

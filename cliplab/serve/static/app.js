@@ -1,4 +1,5 @@
-// cliplab's page: search (text, image file, "more like this"), classify, collection status.
+// cliplab's page: search (text or an expression, image file, "more/less like this" chips, filters
+// kept in the address), classify, collection status.
 // Plain JS, no build step; it talks only to this server's API (see cliplab/serve/API.md).
 "use strict";
 
@@ -9,12 +10,13 @@ const state = {
   token: localStorage.getItem(TOKEN_KEY),
   collections: [],
   collection: null,
-  query: null,            // {kind: "text", q} | {kind: "image", file} | {kind: "like", id, name}
+  query: null,            // {text, image: File | null, likes: [{id, sign, name, thumb}]}
   results: [],
   done: true,             // true when the last page came back short: nothing more to fetch
   loading: null,           // seq of the search whose page is being fetched
   seq: 0,                 // bumps on every new search, so late answers to old ones are dropped
   lightboxIndex: -1,
+  names: new Map(),       // image id → file name, for chips restored from the address
   classifyFiles: [],
   classifyIds: [],
 };
@@ -106,49 +108,209 @@ function renderStatus() {
   $("status").classList.toggle("warn", c.failed > 0);
 }
 
+// ---------- query model ----------
+// A query is the box's text (words or an expression), an uploaded image, and "like" chips:
+// {text, image: File|null, likes: [{id, sign: "+"|"-", name, thumb}]}. The text and the chips make
+// one expression (`"beach" + like:12 - like:7`) that goes into the address with the filters.
+
+const FILTERS = ["after", "before", "type", "camera", "orientation", "has_gps", "under", "threshold", "mode", "sort"];
+
+// split an expression into [sign, term] at " + " / " - " outside quotes (the server parses it for real)
+function splitTerms(expr) {
+  const out = [];
+  let sign = "+", buf = "", quoted = false;
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i];
+    if (c === '"') quoted = !quoted;
+    const apart = (i === 0 || /\s/.test(expr[i - 1])) && (i + 1 === expr.length || /\s/.test(expr[i + 1]));
+    if (!quoted && (c === "+" || c === "-") && apart) {
+      if (buf.trim()) out.push([sign, buf.trim()]);
+      sign = c; buf = "";
+      continue;
+    }
+    buf += c;
+  }
+  if (buf.trim()) out.push([sign, buf.trim()]);
+  return out;
+}
+
+// an expression from the address → the box's text and the like chips (plain `like:ID` terms)
+function queryFromExpression(expr) {
+  const likes = [], rest = [];
+  for (const [sign, term] of splitTerms(expr)) {
+    const m = /^like:(\d+)$/.exec(term);
+    if (m && !likes.some((l) => l.id === m[1])) likes.push({ id: m[1], sign, name: state.names.get(m[1]) || `#${m[1]}`, thumb: thumbUrl(m[1]) });
+    else rest.push(rest.length || sign === "-" ? `${sign} ${term}` : term);
+  }
+  if (!likes.length) return { text: expr.trim(), image: null, likes };  // as typed
+  return { text: rest.join(" "), image: null, likes };
+}
+
+function expressionOf(query) {
+  const parts = query.text ? [query.text] : [];
+  for (const l of query.likes) {
+    parts.push(parts.length || l.sign === "-" ? `${l.sign} like:${l.id}` : `like:${l.id}`);
+  }
+  return parts.join(" ");
+}
+
+function thumbUrl(id) {
+  return `thumb/${encodeURIComponent(state.collection || "")}/${id}`;
+}
+
+function isEmptyQuery(query) {
+  return !query || (!query.text && !query.image && !query.likes.length);
+}
+
+// ---------- filters and the address ----------
+
+function filterValues() {
+  const out = {};
+  for (const name of FILTERS) {
+    const el = $(name);
+    if (el.type === "checkbox") { if (el.checked) out[name] = "true"; }
+    else if (name === "threshold") { if (parseFloat(el.value) > 0) out[name] = parseFloat(el.value).toFixed(2); }
+    else if (el.value.trim() && !(el.closest("[hidden]"))) out[name] = el.value.trim();
+  }
+  return out;
+}
+
+function setFilters(params) {
+  for (const name of FILTERS) {
+    const el = $(name);
+    const value = params.get(name) || "";
+    if (el.type === "checkbox") el.checked = value === "true" || value === "1";
+    else if (el.tagName === "SELECT") {
+      if (value && ![...el.options].some((o) => o.value === value)) el.append(new Option(value, value));
+      el.value = value;
+    } else el.value = name === "threshold" ? (value || "0") : value;
+  }
+  showThreshold();
+  renderFiltersClear();
+}
+
+function renderFiltersClear() {
+  $("filters-clear").hidden = !Object.keys(filterValues()).length;
+}
+
+function showThreshold() {
+  const v = parseFloat($("threshold").value);
+  $("threshold-value").textContent = v > 0 ? v.toFixed(2) : "any";
+}
+
+// the search and its filters go into the address: a search can be bookmarked, reloaded, shared,
+// and back/forward step through searches
+function rememberQuery(push) {
+  const url = new URL(location.href);
+  url.search = "";
+  const expr = state.query && !state.query.image ? expressionOf(state.query) : "";
+  if (expr) url.searchParams.set("q", expr);
+  if (state.collection) url.searchParams.set("collection", state.collection);
+  for (const [k, v] of Object.entries(filterValues())) url.searchParams.set(k, v);
+  if (url.href === location.href) return;
+  if (push) history.pushState(null, "", url);
+  else history.replaceState(null, "", url);
+}
+
+function restoreFromAddress() {
+  const params = new URLSearchParams(location.search);
+  setFilters(params);
+  const q = params.get("q") || "";
+  $("q").value = "";
+  if (q) {
+    const query = queryFromExpression(q);
+    $("q").value = query.text;
+    startSearch(query, false);
+  } else {
+    clearSearch();
+  }
+}
+
+// ---------- facets ----------
+
+async function loadFacets() {
+  const group = $("meta-filters");
+  let facets = null;
+  try {
+    facets = await api("api/facets?" + new URLSearchParams({ collection: state.collection || "" }));
+  } catch (err) {
+    facets = null;  // an index built from embeddings has no photo metadata: no such filters
+  }
+  group.hidden = !facets;
+  if (!facets) return;
+  fillSelect($("type"), "any type", facets.types.map((t) => [t.type, `${t.type} (${t.count})`]));
+  fillSelect($("camera"), "any camera", facets.cameras.map((c) => [c.camera, `${c.camera} (${c.count})`]));
+  $("years").replaceChildren(...facets.years.map((y) => new Option(`${y.year} (${y.count})`, y.year)));
+  $("has_gps").closest("label").hidden = !facets.with_gps && !$("has_gps").checked;
+}
+
+function fillSelect(select, anyLabel, options) {
+  const current = select.value;
+  select.replaceChildren(new Option(anyLabel, ""), ...options.map(([value, label]) => new Option(label, value)));
+  if (current && !options.some(([value]) => value === current)) select.append(new Option(current, current));
+  select.value = current;
+}
+
 // ---------- search ----------
 
 function searchParams(offset) {
-  const params = { collection: state.collection || "", n: PAGE, offset };
-  const threshold = parseFloat($("threshold").value);
-  if (threshold > 0) params.threshold = threshold;
-  const under = $("under").value.trim();
-  if (under) params.under = under;
-  return params;
+  return { collection: state.collection || "", n: PAGE, offset, ...filterValues() };
 }
 
-function fetchPage(query, offset) {
+function readDataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error(`${file.name}: could not be read`));
+    reader.readAsDataURL(file);
+  });
+}
+
+async function fetchPage(query, offset) {
   const params = searchParams(offset);
-  if (query.kind === "image") {
-    const form = new FormData();
-    form.append("image", query.file, query.file.name);
-    for (const [k, v] of Object.entries(params)) form.append(k, v);
-    return api("api/search", { method: "POST", body: form });
+  const expr = expressionOf(query);
+  if (query.image) {  // the image goes as a base64 term, with the expression and the filters
+    const body = { ...params, terms: [{ image: await readDataUrl(query.image), name: query.image.name }] };
+    if (expr) body.q = expr;
+    return api("api/search", { method: "POST", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json" } });
   }
-  if (query.kind === "like") params.like = query.id;
-  else params.q = query.q;
-  return api("api/search?" + new URLSearchParams(params));
+  return api("api/search?" + new URLSearchParams({ q: expr, ...params }));
 }
 
-async function startSearch(query) {
+async function startSearch(query, push = true) {
   clearError();
+  if (isEmptyQuery(query)) { clearSearch(); rememberQuery(push); return; }
   state.query = query;
   state.results = [];
   state.done = false;
   state.seq += 1;
   $("results").replaceChildren();
-  renderQueryImage();
-  rememberQuery();
+  $("cutoff").hidden = true;
+  renderChips();
+  rememberQuery(push);
+  renderFiltersClear();
   await loadMore();
 }
+
+function clearSearch() {
+  state.query = null; state.results = []; state.seq += 1; state.done = true;
+  $("results").replaceChildren(); $("summary").textContent = ""; $("cutoff").hidden = true;
+  renderChips();
+  $("empty").hidden = false;
+  $("empty").textContent = EMPTY_HINT;
+}
+
+const EMPTY_HINT = "Type a description or an expression and press Enter, pick an image, or drop one anywhere on the page.";
 
 async function loadMore() {
   if (!state.query || state.loading === state.seq || state.done) return;
   const seq = state.seq;
   state.loading = seq;  // an older search still in flight does not block this one
   document.body.classList.add("busy");
+  let answer = null;
   try {
-    const answer = await fetchPage(state.query, state.results.length);
+    answer = await fetchPage(state.query, state.results.length);
     if (seq !== state.seq) return;
     state.done = answer.results.length < PAGE;
     appendResults(answer.results);
@@ -158,19 +320,16 @@ async function loadMore() {
   } finally {
     if (state.loading === seq) state.loading = null;
     document.body.classList.toggle("busy", state.loading !== null);
-    if (seq === state.seq) { renderEmpty(); fillViewport(); }
+    if (seq === state.seq) { renderEmpty(answer); fillViewport(); }
   }
 }
 
-function renderEmpty() {
+function renderEmpty(answer) {
   const empty = $("empty");
   const failed = !$("error").hidden;
-  if (failed && !state.results.length) $("query-image").hidden = true;  // the query itself was refused
   empty.hidden = state.results.length > 0 || failed;
   if (state.query && !state.results.length) {
-    empty.textContent = parseFloat($("threshold").value) > 0 || $("under").value.trim()
-      ? "No images match. Lower the minimum score or clear the folder filter."
-      : "No images match.";
+    empty.textContent = (answer && answer.message) || "No images match.";
   }
 }
 
@@ -183,16 +342,31 @@ function fillViewport() {
 function appendResults(results) {
   const start = state.results.length;
   state.results.push(...results);
+  for (const r of results) state.names.set(String(r.id), r.name);
   $("results").append(...results.map((r, i) => resultCard(r, start + i)));
   updateFolderHints(results);
 }
 
+// a video moment's time, 83.4 → "1:23"
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+function hasTime(r) {
+  return typeof r.timestamp === "number" && Number.isFinite(r.timestamp);
+}
+
 function resultCard(r, index) {
-  const card = document.createElement("button");
+  const card = document.createElement("div");
   card.className = "card";
-  card.type = "button";
-  card.title = `${r.caption && r.caption !== r.name ? r.caption + "\n" : ""}${r.path}\nscore ${r.score.toFixed(3)}`;
-  card.addEventListener("click", () => openLightbox(index));
+  card.setAttribute("role", "listitem");
+  const open = document.createElement("button");
+  open.className = "card-open";
+  open.type = "button";
+  open.title = `${r.caption && r.caption !== r.name ? r.caption + "\n" : ""}${r.path}\nscore ${r.score.toFixed(3)}`;
+  open.addEventListener("click", () => openLightbox(index));
 
   const img = document.createElement("img");
   img.src = r.thumb_url;
@@ -207,38 +381,110 @@ function resultCard(r, index) {
   const name = document.createElement("span");
   name.className = "name";
   name.textContent = r.name;
+  meta.append(name);
+  if (hasTime(r)) {
+    const at = document.createElement("span");
+    at.className = "at";
+    at.textContent = `@ ${clock(r.timestamp)}`;
+    meta.append(at);
+  }
   const score = document.createElement("span");
   score.className = "score";
   score.textContent = r.score.toFixed(2);
-  meta.append(name, score);
-  card.append(img, meta);
+  meta.append(score);
+  open.append(img, meta);
+
+  const actions = document.createElement("span");
+  actions.className = "card-actions";
+  actions.append(feedbackButton(r, "+"), feedbackButton(r, "-"));
+  card.append(open, actions);
   return card;
+}
+
+function feedbackButton(r, sign) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = sign === "+" ? "feedback more-like" : "feedback less-like";
+  b.textContent = sign === "+" ? "+" : "−";
+  b.title = sign === "+" ? "More like this" : "Less like this";
+  b.setAttribute("aria-label", `${b.title}: ${r.name}`);
+  b.addEventListener("click", () => addLike(r, sign));
+  return b;
+}
+
+// relevance feedback: + like:ID / - like:ID join the current query, which runs again
+function addLike(r, sign) {
+  const base = state.query || { text: $("q").value.trim(), image: null, likes: [] };
+  const likes = base.likes.filter((l) => l.id !== String(r.id));
+  likes.push({ id: String(r.id), sign, name: r.name, thumb: r.thumb_url });
+  startSearch({ ...base, text: $("q").value.trim(), likes });
+  window.scrollTo({ top: 0 });
 }
 
 function renderSummary(answer) {
   const n = state.results.length;
-  const what = state.query.kind === "text" ? `“${state.query.q}”`
-    : state.query.kind === "like" ? `images like ${state.query.name}` : state.query.file.name;
-  $("summary").textContent = `${n}${state.done ? "" : "+"} result${n === 1 ? "" : "s"} for ${what} · ` +
-    `${answer.model} · ${Math.round(answer.took_ms)} ms`;
+  const q = state.query;
+  const what = [];
+  if (q.text) what.push(`“${q.text}”`);
+  if (q.image) what.push(q.image.name);
+  for (const l of q.likes) {
+    const sign = l.sign === "-" ? "− " : what.length ? "+ " : "";
+    what.push(`${sign}images like ${l.name}`);
+  }
+  const mode = answer.mode ? ` · ${answer.mode}` : "";
+  $("summary").textContent = `${n}${state.done ? "" : "+"} result${n === 1 ? "" : "s"} for ${what.join(" ")}` +
+    `${mode} · ${answer.model} · ${Math.round(answer.took_ms)} ms`;
+  const sort = answer.sort || {};
+  const cut = $("cutoff");
+  cut.hidden = !sort.rule;
+  if (sort.rule) {
+    const order = sort.by === "date" ? "oldest first" : "newest first";
+    const score = typeof sort.cutoff === "number" ? `score ≥ ${sort.cutoff.toFixed(3)}` : "no semantic cut-off";
+    cut.textContent = `Date order (${order}) among the ${sort.relevant} relevant: ${score}` +
+      (typeof sort.top === "number" ? ` (best ${sort.top.toFixed(3)})` : "") + ".";
+    cut.title = "Cut-off rule: " + sort.rule;
+  }
 }
 
-
-function renderQueryImage() {
+// the query's images and like chips, each removable
+function renderChips() {
   const box = $("query-image");
+  for (const img of box.querySelectorAll("img[data-object-url]")) URL.revokeObjectURL(img.src);
   const q = state.query;
-  if (!q || q.kind === "text") { box.hidden = true; return; }
-  const img = $("query-image-img");
-  if (img.dataset.objectUrl) URL.revokeObjectURL(img.dataset.objectUrl);
-  if (q.kind === "image") {
-    img.src = img.dataset.objectUrl = URL.createObjectURL(q.file);
-    $("query-image-name").textContent = `Similar to ${q.file.name}`;
-  } else {
-    img.src = q.thumb;
-    delete img.dataset.objectUrl;
-    $("query-image-name").textContent = `More like ${q.name}`;
+  const chips = [];
+  if (q && q.image) {
+    chips.push(chip(URL.createObjectURL(q.image), `Similar to ${q.image.name}`, "image", () => {
+      startSearch({ ...state.query, image: null });
+    }, true));
   }
-  box.hidden = false;
+  for (const l of (q ? q.likes : [])) {
+    const label = `${l.sign === "+" ? "More" : "Less"} like ${l.name}`;
+    chips.push(chip(l.thumb, label, l.sign === "+" ? "chip-more" : "chip-less", () => {
+      startSearch({ ...state.query, text: $("q").value.trim(), likes: state.query.likes.filter((x) => x !== l) });
+    }));
+  }
+  box.replaceChildren(...chips);
+  box.hidden = !chips.length;
+}
+
+function chip(src, label, kind, remove, objectUrl = false) {
+  const el = document.createElement("span");
+  el.className = `chip ${kind}`;
+  el.setAttribute("role", "listitem");
+  const img = document.createElement("img");
+  img.src = src;
+  img.alt = "";
+  if (objectUrl) img.dataset.objectUrl = "1";
+  const text = document.createElement("span");
+  text.textContent = label;
+  const x = document.createElement("button");
+  x.type = "button";
+  x.className = "icon-button";
+  x.textContent = "×";
+  x.setAttribute("aria-label", `Remove “${label}” from the query`);
+  x.addEventListener("click", remove);
+  el.append(img, text, x);
+  return el;
 }
 
 function updateFolderHints(results) {
@@ -250,18 +496,10 @@ function updateFolderHints(results) {
   }
 }
 
-// text queries go into the address, so a search can be bookmarked or shared
-function rememberQuery() {
-  const url = new URL(location.href);
-  if (state.query.kind === "text") url.searchParams.set("q", state.query.q);
-  else url.searchParams.delete("q");
-  if (state.collection) url.searchParams.set("collection", state.collection);
-  history.replaceState(null, "", url);
-}
-
 function searchText() {
-  const q = $("q").value.trim();
-  if (q) startSearch({ kind: "text", q });
+  const text = $("q").value.trim();
+  const keep = state.query || { image: null, likes: [] };
+  startSearch({ text, image: keep.image, likes: keep.likes });
 }
 
 function searchImage(file) {
@@ -269,11 +507,13 @@ function searchImage(file) {
   // an unknown type ("") goes to the server, which names the problem if it is not an image
   if (file.type && !file.type.startsWith("image/")) { showError(`${file.name} is not an image`); return; }
   $("q").value = "";
-  startSearch({ kind: "image", file });
+  startSearch({ text: "", image: file, likes: [] });
 }
 
 function redoSearch() {
+  renderFiltersClear();
   if (state.query) startSearch(state.query);
+  else rememberQuery(true);
 }
 
 // ---------- lightbox ----------
@@ -283,15 +523,43 @@ function openLightbox(index) {
   if (!r) return;
   state.lightboxIndex = index;
   const img = $("lightbox-img");
-  img.src = r.url;
-  img.alt = r.caption || r.name;
-  $("lightbox-name").textContent = r.name;
+  const video = $("lightbox-video");
+  const isVideo = r.media === "video" || hasTime(r);
+  img.hidden = isVideo;
+  video.hidden = !isVideo;
+  if (isVideo) {  // play from the moment that matched
+    video.src = (r.video_url || r.url) + (hasTime(r) ? `#t=${r.timestamp}` : "");
+    img.removeAttribute("src");
+  } else {
+    video.pause();
+    video.removeAttribute("src");
+    img.src = r.url;
+    img.alt = r.caption || r.name;
+  }
+  $("lightbox-name").textContent = r.name + (hasTime(r) ? ` @ ${clock(r.timestamp)}` : "");
   const caption = r.caption && r.caption !== r.name ? r.caption + " · " : "";
   $("lightbox-meta").textContent = `${caption}${r.path} · score ${r.score.toFixed(3)} · #${r.rank}`;
+  renderOcr(typeof r.ocr === "string" ? r.ocr : "");
   $("lightbox-open").href = r.url;
   $("lightbox-prev").disabled = index === 0;
   $("lightbox-next").disabled = index >= state.results.length - 1;
   if (!$("lightbox").open) $("lightbox").showModal();
+}
+
+// text read from the image, the query's words marked
+function renderOcr(text) {
+  const box = $("lightbox-ocr");
+  box.hidden = !text;
+  if (!text) { box.replaceChildren(); return; }
+  const words = (state.query && state.query.text || "").toLowerCase().match(/[\p{L}\p{N}]{2,}/gu) || [];
+  const escaped = [...new Set(words)].map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  const parts = escaped.length ? text.split(new RegExp(`(${escaped.join("|")})`, "giu")) : [text];
+  box.replaceChildren(...parts.filter(Boolean).map((part) => {
+    if (!escaped.length || !words.includes(part.toLowerCase())) return document.createTextNode(part);
+    const mark = document.createElement("mark");
+    mark.textContent = part;
+    return mark;
+  }));
 }
 
 function stepLightbox(delta) {
@@ -300,12 +568,10 @@ function stepLightbox(delta) {
   if (next >= 0 && next < state.results.length) openLightbox(next);
 }
 
-function moreLikeThis() {
+function likeFromLightbox(sign) {
   const r = state.results[state.lightboxIndex];
   $("lightbox").close();
-  $("q").value = "";
-  startSearch({ kind: "like", id: r.id, name: r.name, thumb: r.thumb_url });
-  window.scrollTo({ top: 0 });
+  addLike(r, sign);
 }
 
 function classifyThis() {
@@ -447,26 +713,29 @@ function wirePaste() {
 function wireControls() {
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); searchText(); });
   $("image-file").addEventListener("change", (e) => { searchImage(e.target.files[0]); e.target.value = ""; });
-  $("threshold").addEventListener("input", (e) => {
-    const v = parseFloat(e.target.value);
-    $("threshold-value").textContent = v > 0 ? v.toFixed(2) : "any";
-  });
-  $("threshold").addEventListener("change", redoSearch);
-  $("under").addEventListener("change", redoSearch);
-  $("collection").addEventListener("change", (e) => {
+  $("threshold").addEventListener("input", showThreshold);
+  for (const name of FILTERS) $(name).addEventListener("change", redoSearch);
+  $("filters-clear").addEventListener("click", () => { setFilters(new URLSearchParams()); redoSearch(); });
+  $("collection").addEventListener("change", async (e) => {
     state.collection = e.target.value;
     renderStatus();
+    if (state.query) state.query = { ...state.query, likes: [] };  // ids belong to one collection
+    await loadFacets();
     redoSearch();
   });
-  $("query-image-clear").addEventListener("click", () => {
-    state.query = null; state.results = []; state.seq += 1;
-    $("results").replaceChildren(); $("summary").textContent = ""; renderQueryImage();
-    $("empty").hidden = false;
+  window.addEventListener("popstate", async () => {
+    const collection = new URLSearchParams(location.search).get("collection");
+    if (collection && collection !== state.collection) {
+      state.collection = collection; $("collection").value = collection; renderStatus(); await loadFacets();
+    }
+    restoreFromAddress();
   });
   $("error-close").addEventListener("click", clearError);
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.panel));
 
-  $("lightbox-like").addEventListener("click", moreLikeThis);
+  $("lightbox-like").addEventListener("click", () => likeFromLightbox("+"));
+  $("lightbox-unlike").addEventListener("click", () => likeFromLightbox("-"));
+  $("lightbox").addEventListener("close", () => $("lightbox-video").pause());
   $("lightbox-classify").addEventListener("click", classifyThis);
   $("lightbox-close").addEventListener("click", () => $("lightbox").close());
   $("lightbox-prev").addEventListener("click", () => stepLightbox(-1));
@@ -500,9 +769,10 @@ async function start() {
     const params = new URLSearchParams(location.search);
     state.collection = params.get("collection");
     await loadCollections();
+    await loadFacets();
     setInterval(() => { if (!document.hidden) loadCollections().catch(() => {}); }, 15000);
-    if (params.get("q")) { $("q").value = params.get("q"); searchText(); }
-    else $("q").focus();
+    restoreFromAddress();
+    if (!params.get("q")) $("q").focus();
   } catch (err) {
     showError(err);
   }
