@@ -357,7 +357,9 @@ class Catalog:
             more, extra = filters.sql("f", "p")
             join = " JOIN photos p ON p.id=f.id" if filters.needs_photos else ""
             where, args = where + more, args + extra
-        q = f"SELECT f.id FROM files f JOIN vectors v ON v.id=f.id{join} WHERE 1{where}"
+        # status 'ok' is "has a vector" (put_ok writes both); joining `vectors` instead read its pages of
+        # blobs: 0.7 s against 0.1 s for a camera filter over 100k photos
+        q = f"SELECT f.id FROM files f{join} WHERE f.status='ok'{where}"
         if frames:
             q += f" UNION ALL SELECT fr.id FROM frames fr JOIN files f ON f.id=fr.file_id{join} WHERE 1{where}"
             args = args + args

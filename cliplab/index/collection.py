@@ -250,7 +250,7 @@ class Collection:
         under = self.scope_of(under)
         allowed = None
         if under or glob or (filters is not None and filters.active):
-            allowed = self.catalog.ids_matching(under, glob, filters, frames=True)  # a video's frames pass with it
+            allowed = self._allowed(under, glob, filters)
             if not len(allowed):
                 return []
             if len(allowed) <= SEARCH_EXACT_MAX:
@@ -269,6 +269,18 @@ class Collection:
             if not full:  # the probed IVF lists held too few of the allowed ids: exact keeps "n when n match"
                 return self._exact(q, allowed, k, threshold, exclude) if allowed is not None else hits
             want *= 2
+
+    def _allowed(self, under, glob, filters) -> np.ndarray:
+        """The ids a filtered search may return (a video's frames pass with it), kept for the catalog's
+        generation: a server answers many queries with one filter bar (0.1 s of SQL each at 100k)."""
+        key = (under, glob, filters, self.catalog.gen)
+        cache = self.__dict__.setdefault("_allowed_cache", {})
+        if key not in cache:
+            if len(cache) >= 8:
+                with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread got there
+                    cache.pop(next(iter(cache)))
+            cache[key] = self.catalog.ids_matching(under, glob, filters, frames=True)
+        return cache[key]
 
     def _exact(self, q, allowed, k, threshold, exclude) -> list[Hit]:
         """Exact search over the allowed ids, straight from the catalog."""

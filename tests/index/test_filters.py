@@ -111,3 +111,22 @@ def test_facets_say_what_there_is_to_filter_by(col):
     }
     assert {t["type"]: t["count"] for t in f["types"]} == {"jpg": 32, "png": 4}
     assert f["with_gps"] == 9 and f["orientations"] == {"portrait": 12, "landscape": 24}
+
+
+def test_a_filtered_search_sees_what_an_update_added(tmp_path):
+    """The ids a filter allows are kept between searches (a server's filter bar), but only for one
+    generation of the catalog: a file indexed since is found by the next search."""
+    from PIL import Image
+
+    from cliplab.index import Collection
+
+    for i in range(2):
+        Image.new("RGB", (32, 24), (90 * i, 40, 200)).save(tmp_path / f"a{i}.png")
+    with Collection(tmp_path, index_dir=tmp_path / "idx", encoder=TinyEncoder()) as col:
+        col.update()
+        q = col.catalog.vectors()[1][0]
+        assert len(col.search_vector(q, k=10, glob="*.png")) == 2
+        assert len(col.search_vector(q, k=10, glob="*.png")) == 2  # the second time from the kept ids
+        Image.new("RGB", (32, 24), "green").save(tmp_path / "a2.png")
+        col.update()
+        assert sorted(h.relpath for h in col.search_vector(q, k=10, glob="*.png")) == ["a0.png", "a1.png", "a2.png"]
