@@ -129,17 +129,23 @@ def measure(
     return table, by_name, len(names)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--limit", type=int, default=None, help="queries per split (default: all)")
-    ap.add_argument("--rules", action="store_true", help="also compare keyword-match rules (RULES)")
-    a = ap.parse_args()
+def flickr_captions() -> tuple[Path, dict[str, list[str]], dict[str, str]]:
+    """Flickr8k-1k's folder, each photo's captions and its split (also used by ocr_bench.py)."""
     root = require_shared() / "data" / "flickr8k-1k"
     captions, split = defaultdict(list), {}
     with open(root / "captions.csv", newline="") as f:
         for row in csv.DictReader(f):
             captions[row["path"]].append(row["caption"])
             split[row["path"]] = row["split"]
+    return root, captions, split
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=None, help="queries per split (default: all)")
+    ap.add_argument("--rules", action="store_true", help="also compare keyword-match rules (RULES)")
+    a = ap.parse_args()
+    root, captions, split = flickr_captions()
     print(f"# search modes on Flickr8k-1k, lite ({machine()})\n")
     rules = {}
     for stored in (True, False):

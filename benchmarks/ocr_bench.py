@@ -23,20 +23,18 @@ photo queries each split in a selection half (even positions) and a reported hal
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, require_shared  # noqa: E402
-from hybrid_search import cached_texts  # noqa: E402
+from _common import machine  # noqa: E402
+from hybrid_search import cached_texts, flickr_captions  # noqa: E402
 
 import cliplab.index.ocr as text_in_images  # noqa: E402
 from cliplab.data.ocr import read_text  # noqa: E402
@@ -151,12 +149,7 @@ def main() -> None:
     ap.add_argument("--compare", type=int, default=20, help="files of each kind also read with RapidOCR's defaults")
     ap.add_argument("--rules", action="store_true", help="also compare keyword-match rules (hybrid_search.RULES)")
     a = ap.parse_args()
-    root = require_shared() / "data" / "flickr8k-1k"
-    captions, split = defaultdict(list), {}
-    with open(root / "captions.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            captions[row["path"]].append(row["caption"])
-            split[row["path"]] = row["split"]
+    root, captions, split = flickr_captions()
     photos = sorted(captions)[: a.photos]
     rng = random.Random(22)
     kinds = ("receipt", "sign", "page", "screenshot")

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 # unpacked by `make test` (Makefile: clip-retrieval's wheel, which ships its built web front)
@@ -122,3 +123,34 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def record_requests(page) -> list[str]:
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    return urls
+
+
+def assert_local(urls: list[str]) -> None:
+    remote = [u for u in urls if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"]
+    assert urls and not remote, f"requests to other hosts: {remote}"
+
+
+@contextlib.contextmanager
+def checked_page(browser, width: int = 1280, height: int = 720):
+    """A fresh page (own storage), failing the test on any uncaught JavaScript error and on any
+    request that leaves this machine (the page must work offline)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    requests = record_requests(pg)
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert_local(requests)
+
+
+def card_names(page) -> list[str]:
+    return page.eval_on_selector_all(".card .name", "els => els.map(e => e.textContent)")

@@ -88,3 +88,12 @@ def ids_by_path(client) -> dict[str, int]:
         assert hit["path"] == rel
         out[rel] = hit["id"]
     return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium for the page tests (one per test module)."""
+    from tests.serve.browser_helpers import chromium
+
+    with chromium() as b:
+        yield b

@@ -9,16 +9,18 @@ from __future__ import annotations
 import base64
 import csv
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.helpers import ToyEncoder, make_image
 from tests.serve.browser_helpers import (
     CLIP_RETRIEVAL_DIR,
-    chromium,
+    assert_local,
+    card_names,
+    checked_page,
     live_server,
     photo_folder,
+    record_requests,
     static_server,
 )
 
@@ -61,37 +63,10 @@ def server(photos, tmp_path_factory, lite_encoder, front):
         state.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
 @pytest.fixture
 def page(browser):
-    """A fresh page (own storage), failing the test on any uncaught JavaScript error and on any
-    request that leaves this machine (the page must work offline)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    requests = record_requests(pg)
-    pg.set_default_timeout(30_000)
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-    assert_local(requests)
-
-
-def record_requests(page) -> list[str]:
-    urls: list[str] = []
-    page.on("request", lambda r: urls.append(r.url))
-    return urls
-
-
-def assert_local(urls: list[str]) -> None:
-    remote = [u for u in urls if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"]
-    assert urls and not remote, f"requests to other hosts: {remote}"
+    with checked_page(browser, 1280, 720) as pg:
+        yield pg
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +74,6 @@ def dog_photos(shared) -> set[str]:
     """Flickr8k file names whose human captions mention a dog."""
     with open(shared / "data" / "flickr8k-1k" / "captions.csv", newline="") as f:
         return {Path(r["path"]).name for r in csv.DictReader(f) if "dog" in r["caption"].lower()}
-
-
-def card_names(page) -> list[str]:
-    return page.eval_on_selector_all(".card .name", "els => els.map(e => e.textContent)")
 
 
 def card_scores(page) -> list[float]:

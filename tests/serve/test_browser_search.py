@@ -15,8 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.serve.browser_helpers import chromium, live_server, photo_folder
-from tests.serve.test_browser import assert_local, card_names, record_requests
+from tests.serve.browser_helpers import card_names, checked_page, live_server, photo_folder
 
 FLICKR_TIME = time.mktime((2019, 7, 1, 12, 0, 0, 0, 0, -1))
 IMAGENET_TIME = time.mktime((2023, 3, 1, 12, 0, 0, 0, 0, -1))
@@ -57,25 +56,10 @@ def server(library, tmp_path_factory, lite_encoder):
         state.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
 @pytest.fixture
 def page(browser):
-    """A fresh page, failing the test on an uncaught JavaScript error or a request off this machine."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    requests = record_requests(pg)
-    pg.set_default_timeout(30_000)
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-    assert_local(requests)
+    with checked_page(browser, 1280, 800) as pg:
+        yield pg
 
 
 def address(page) -> dict[str, str]:
