@@ -35,7 +35,7 @@ def models_cmd(ctx: typer.Context, as_json: bool = JsonOpt):
     `cliplab models bench`), source. Nothing is loaded: listing stays instant."""
     if ctx.invoked_subcommand is not None:
         return
-    from cliplab.models.installed import models_table
+    from cliplab.zoo.installed import models_table
 
     rows = models_table()
     if as_json:
@@ -70,7 +70,7 @@ def pull_cmd(
 ):
     """Download a hub model into the Hugging Face cache (resumable, every file checked against the
     hub's sha256/sha1), then export its ONNX towers once. Honours HF_ENDPOINT and HF_TOKEN."""
-    from cliplab.models.pull import pull
+    from cliplab.zoo.pull import pull
 
     res = pull(spec, export=export, notify=lambda m: err.print(m, markup=False))
     if as_json:
@@ -97,7 +97,7 @@ def bench_cmd(
     """Measure fp32 and int8 img/s (decode + preprocess + image tower) on the shared photos on this
     machine; `cliplab models` shows the figures afterwards."""
     from cliplab.cli.app import check_model_spec
-    from cliplab.models.installed import bench, bench_images
+    from cliplab.zoo.installed import bench, bench_images
 
     rec = bench(check_model_spec(spec), bench_images(photos), notify=lambda m: err.print(m, markup=False))
     if as_json:

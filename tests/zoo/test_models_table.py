@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cliplab.cli import app
-from cliplab.models.installed import bench, cached_bench, models_table
+from cliplab.zoo.installed import bench, cached_bench, models_table
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

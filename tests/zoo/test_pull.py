@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from cliplab.errors import ModelSpecError
-from cliplab.models.pull import choose_files, hub_repo
 from cliplab.models.specs import cached_clips, is_clip_cached
-from tests.models.loopback_hub import COMMIT, LoopbackHub, closed_port
+from cliplab.zoo.pull import choose_files, hub_repo
+from tests.zoo.loopback_hub import COMMIT, LoopbackHub, closed_port
 
 REPO = Path(__file__).resolve().parents[2]
 # huggingface_hub writes in 10 MiB chunks and resumes from the last whole one; the tiny checkpoint
