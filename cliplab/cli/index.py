@@ -315,21 +315,16 @@ def search_cmd(
     from cliplab.cli.scale import is_shards_index, search_shards
 
     if is_shards_index(index):  # built by `index --from-embeddings`: nothing to update
-        if (
-            under is not None
-            or glob is not None
-            or folder is not None
-            or filters.active
-            or search_mode not in (None, "semantic")
-        ):
+        if under is not None or glob is not None or folder is not None or filters.active:
             fail(
-                f"{index} is an index built from embeddings: not a folder tree, no photo metadata or keyword index "
-                "(no --dir, --under, --glob, filters or --mode keyword/hybrid)"
+                f"{index} is an index built from embeddings: not a folder tree, no photo metadata "
+                "(no --dir, --under, --glob or filters; --mode keyword/hybrid search its captions)"
             )
         if lang:
             fail("--lang: not for an index built from embeddings (search a folder's index)")
         rt = model_loader(runtime, precision, device)
-        return search_shards(index, terms, top_k, threshold, mode, rt, {"query": query, "image": (image or [None])[0]})
+        asked = {"query": query, "image": (image or [None])[0]}
+        return search_shards(index, terms, top_k, threshold, mode, rt, asked, search_mode)
     if no_update and not_indexed(folder, index, model) is not None:
         fail(f"{not_indexed(folder, index, model)} is not indexed: drop --no-update (or run `cliplab index`)")
     col = _open(folder, index, model, reindex, rt=(runtime, precision, device))

@@ -99,6 +99,7 @@ def search_shards(
     mode: str,
     loader=None,
     asked: Optional[dict] = None,
+    search_mode: Optional[str] = None,
 ) -> None:
     from cliplab.cli.index_view import search_header
     from cliplab.cli.output import print_hits
@@ -106,7 +107,7 @@ def search_shards(
     from cliplab.search import run
 
     with ShardsIndex(index, loader=loader or load_model) as idx:
-        hits = run(idx, terms, top_k, threshold)
+        hits = run(idx, terms, top_k, threshold, mode=search_mode)  # semantic unless asked
         if mode == "json":
             print_json(
                 {

@@ -4,21 +4,22 @@
 row's global id, so a keyword hit leads to its metadata as a vector hit does. Built with the index
 (`large.build_from_embeddings`); an index built before this file existed gets it on first use, in
 place, read from the shards' metadata (the `caption` column of clip-retrieval's layout) — never by
-re-embedding. Queries go through `keywords.fts_query`, as a folder's keyword search does: a user's
-text is cut into quoted words, never FTS5 syntax.
+re-embedding. Queries follow the folder keyword index's match rule and take its words
+(`keywords.query_words`, quoted): a user's text is cut into words, never FTS5 syntax.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+from itertools import combinations
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from cliplab.data.atomic import atomic_path
-from cliplab.index.keywords import fts_query
+from cliplab.index import keywords
 
 CAPTIONS_FILE = "captions.db"
 _SCHEMA = "CREATE VIRTUAL TABLE captions USING fts5(text, tokenize='unicode61 remove_diacritics 2')"
@@ -67,20 +68,34 @@ def count(index_dir: str | Path) -> int:
 
 
 def search(index_dir: str | Path, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(global ids, scores) of the k captions that match the words of `text` best (score = -BM25:
-    higher is better; ties by id). Captions holding every word come first, then those holding some:
-    the first query is cheap (short posting-list intersections), and only when it finds fewer than
-    k does the any-word query run — over 1M captions its common words match a third of the rows and
-    ranking them all costs about a second (docs/benchmarks.md)."""
-    q = fts_query(text)
-    if q is None or k < 1:
+    """(global ids, scores) of the k captions that match the words of `text` best (score = -BM25 of
+    the query's words: higher is better; ties by id), by the folder keyword index's rule
+    (`keywords.search`): a match holds at least MIN_WORDS of the words (the one word of a one-word
+    query), and with EVERY_WORD_FIRST the captions holding every word come first — a cheap first query
+    (posting-list intersections) that is enough when k captions hold them all. A common word alone
+    never makes a row a match, so far fewer rows get ranked (over 1M captions "dog" is in 194k rows)."""
+    words = keywords.query_words(text)  # the rule's owner: read at each query, never copied
+    if not words or k < 1:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    need = min(keywords.MIN_WORDS, len(words))
+    quoted = [keywords._quoted(w) for w in words]
     sql = "SELECT rowid, -bm25(captions) AS s FROM captions WHERE captions MATCH ? ORDER BY s DESC, rowid LIMIT ?"
+    rows: list = []
     with _reader(index_dir) as con:
-        rows = con.execute(sql, (q.replace(" OR ", " AND "), int(k))).fetchall()
-        if len(rows) < k and " OR " in q:
+        if keywords.EVERY_WORD_FIRST or need == len(words):
+            rows = con.execute(sql, (" AND ".join(quoted), int(k))).fetchall()
+        if len(rows) < k and need < len(words):
+            # the rows holding any `need` of the words (an OR of ANDs: posting-list intersections),
+            # ranked by BM25 of all the words as the folder's query ranks them (the OR of ANDs' own
+            # BM25 would count a word once per matching clause)
+            some = " OR ".join("(" + " AND ".join(c) + ")" for c in combinations(quoted, need))
             seen = {r[0] for r in rows}
-            more = con.execute(sql, (q, int(k) + len(rows))).fetchall()
+            more = con.execute(
+                "WITH m(id) AS MATERIALIZED (SELECT rowid FROM captions WHERE captions MATCH ?) "
+                "SELECT rowid, -bm25(captions) AS s FROM captions WHERE captions MATCH ? AND +rowid IN m "
+                "ORDER BY s DESC, rowid LIMIT ?",
+                (some, " OR ".join(quoted), int(k) + len(rows)),
+            ).fetchall()
             rows += [r for r in more if r[0] not in seen][: k - len(rows)]
     return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.float32)
 

@@ -65,6 +65,7 @@ class ShardsIndex:
         self.table = ShardTable.from_json(self.info["shards"])
         self._encoder, self._loader = encoder, loader
         self._meta: OrderedDict = OrderedDict()
+        self._meta_lock = threading.Lock()  # the cache is shared by server threads (search runs outside their lock)
         self._captions: int | None = None  # captions in the keyword index, once known
         self._captions_lock = threading.Lock()
 
@@ -209,10 +210,16 @@ class ShardsIndex:
         if k < 1:
             raise CliplabError("top-k must be at least 1")
         ids, scores = self.keyword_ids(text, k)
-        meta = self.lookup_many(ids.tolist())
+        return self.hits(ids.tolist(), scores.tolist())
+
+    def hits(self, ids: Sequence[int], scores: Sequence[float], exclude_files: Sequence[str] = ()) -> list[ShardHit]:
+        """`ShardHit`s of these global ids, ranked in their order, leaving out the rows of `exclude_files`."""
+        meta = self.lookup_many([int(i) for i in ids])
+        same = [_same_file(f) for f in exclude_files]
+        keep = [(int(i), float(s)) for i, s in zip(ids, scores) if not any(f(meta[int(i)]["image_path"]) for f in same)]
         return [
-            ShardHit(r, round(float(s), 6), i, meta[i]["image_path"], meta[i].get("key"), meta[i].get("caption"))
-            for r, (s, i) in enumerate(zip(scores, ids.tolist()), 1)
+            ShardHit(r, round(s, 6), i, meta[i]["image_path"], meta[i].get("key"), meta[i].get("caption"))
+            for r, (i, s) in enumerate(keep, 1)
         ]
 
     def keyword_ids(self, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -256,14 +263,15 @@ class ShardsIndex:
         return out
 
     def _shard_meta(self, p: int):
-        if p in self._meta:
-            self._meta.move_to_end(p)
-            return self._meta[p]
-        df = self.table.shards[p].metadata()
-        self._meta[p] = df
-        if len(self._meta) > META_CACHE:
-            self._meta.popitem(last=False)
-        return df
+        with self._meta_lock:
+            if p in self._meta:
+                self._meta.move_to_end(p)
+                return self._meta[p]
+            df = self.table.shards[p].metadata()
+            self._meta[p] = df
+            if len(self._meta) > META_CACHE:
+                self._meta.popitem(last=False)
+            return df
 
     def close(self) -> None:
         self._meta.clear()

@@ -7,6 +7,7 @@ left out of its results, as in image→image search.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -83,13 +84,15 @@ def run(
 
     mode: semantic (`score`: the cosine to the query vector), keyword (the files holding two or more
     of the query's words in their names, captions, EXIF or OCR text; every word first, then BM25:
-    `index/keywords.py`), or hybrid (the two rankings fused by Reciprocal Rank Fusion;
-    ties go to the better single rank, then to the keyword rank; a query that looks like a file
-    name, such as IMG_4711, puts the files whose names hold it first). For keyword and hybrid,
+    `index/keywords.py`; on an index built from embeddings, its rows' captions by the same rule:
+    `index/captions.py`), or hybrid (the two rankings fused by Reciprocal Rank Fusion; ties go to
+    the better single rank, then to the keyword rank; a query that looks like a file name, such as
+    IMG_4711, puts the files whose names hold it first). For keyword and hybrid,
     `score` is the fused score Σ 1 / (60 + rank) over the lists a photo is in.
 
-    None: hybrid where there is a keyword index (a folder's), else semantic. A query with no word
-    that the keyword index knows (an image, a like:ID, words found nowhere) gives the semantic
+    None: hybrid on a folder's index; semantic on one built from embeddings (hybrid was measured on
+    folders only; keyword and hybrid run there when asked for). A query with no word that the
+    keyword index knows (an image, a like:ID, words found nowhere) gives the semantic
     hits with their cosines.
 
     sort: relevance, or date / -date among the relevant (`sort.py`: a per-query cut-off for
@@ -111,12 +114,12 @@ def run(
             vec, ids, _ = query_vector(index, terms)
             return index.search_vector(vec, k, threshold, under, glob, exclude=ids, filters=filters)
         return _with_keywords(index, terms, k, threshold, under, glob, filters, mode)
-    if mode != "semantic":
-        raise QueryError(f"--mode {mode}: an index built from embeddings has no keyword index yet; use semantic")
     if under is not None or glob is not None or (filters is not None and filters.active):
         raise QueryError(
             "an index built from embeddings has no folder tree or photo metadata: no --under, --glob or filters"
         )
+    if mode != "semantic":
+        return _with_captions(index, terms, k, threshold, mode)
     vec, _, files = query_vector(index, terms)
     return index.search_vector(vec, k, threshold, exclude_files=[str(Path(f)) for f in files])
 
@@ -162,9 +165,7 @@ def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list
     from cliplab.index.results import Hit
 
     check(terms)
-    text = " ".join(t.value for t in terms if t.kind == "text" and t.weight > 0)
-    if mode == "keyword" and not text:
-        raise QueryError("keyword search looks for words: give the query some text")
+    text = _keyword_text(terms, mode)
     pool = max(100, 5 * k)
     ranked = {"keyword": _keyword_list(col, text, pool, under, glob, filters) if text else []}
     exclude: list[int] = []
@@ -175,17 +176,7 @@ def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list
         if not ranked["keyword"]:  # nothing to fuse: the semantic ranking, with its cosines
             return sem[:k]
         ranked["semantic"] = [h.id for h in sem]
-    fused: dict[int, list] = {}
-    for name, ids in ranked.items():
-        for r, i in enumerate(ids, 1):
-            if i in exclude:
-                continue
-            f = fused.setdefault(i, [0.0, r, 10**9])
-            f[0] += 1.0 / (RRF_K + r)
-            f[1] = min(f[1], r)
-            if name == "keyword":
-                f[2] = r
-    order = sorted(fused, key=lambda i: (-fused[i][0], fused[i][1], fused[i][2], i))
+    order, fused = _fuse(ranked, exclude)
     if mode == "hybrid" and looks_like_a_name(text):  # a file name typed: those files first
         named = _keyword_list(col, text, k, under, glob, filters, names=True)
         order = [i for i in named if i not in exclude] + [i for i in order if i not in named]
@@ -198,3 +189,50 @@ def _with_keywords(col, terms, k, threshold, under, glob, filters, mode) -> list
     from cliplab.index.frames import with_moments  # videos: their best moments (keyword only: the poster's)
 
     return with_moments(col.catalog, out, vec, rerank=False)
+
+
+def _keyword_text(terms, mode: str) -> str:
+    """The words a keyword ranking looks for: the query's positive text terms."""
+    text = " ".join(t.value for t in terms if t.kind == "text" and t.weight > 0)
+    if mode == "keyword" and not text:
+        raise QueryError("keyword search looks for words: give the query some text")
+    return text
+
+
+def _fuse(ranked: dict[str, list[int]], exclude=()) -> tuple[list[int], dict[int, list]]:
+    """Reciprocal Rank Fusion of the rankings (ids best first) → (ids best first, id → [fused score,
+    best single rank, keyword rank]); ties go to the better single rank, then to the keyword rank."""
+    fused: dict[int, list] = {}
+    for name, ids in ranked.items():
+        for r, i in enumerate(ids, 1):
+            if i in exclude:
+                continue
+            f = fused.setdefault(i, [0.0, r, 10**9])
+            f[0] += 1.0 / (RRF_K + r)
+            f[1] = min(f[1], r)
+            if name == "keyword":
+                f[2] = r
+    return sorted(fused, key=lambda i: (-fused[i][0], fused[i][1], fused[i][2], i)), fused
+
+
+def _with_captions(index, terms, k, threshold, mode) -> list:
+    """keyword / hybrid on an index built from embeddings: its rows' captions (`index/captions.py`)
+    in place of a folder's keyword index, fused with the semantic ranking as `_with_keywords` does."""
+    check(terms)
+    text = _keyword_text(terms, mode)
+    pool = max(100, 5 * k)
+    if text and not index.ensure_captions() and mode == "keyword":
+        raise QueryError("--mode keyword: this index holds no captions to search by their words; use semantic")
+    ranked = {"keyword": index.keyword_ids(text, pool)[0].tolist() if text else []}
+    files: list[str] = []
+    exclude: list[int] = []  # like:ID rows (a server gives their vectors)
+    if mode == "hybrid":
+        vec, exclude, files = query_vector(index, terms)
+        files = [str(Path(f)) for f in files]
+        sem = index.search_vector(vec, pool + len(exclude), threshold, exclude_files=files)
+        if not ranked["keyword"]:  # nothing to fuse: the semantic ranking, with its cosines
+            return [replace(h, rank=r) for r, h in enumerate((h for h in sem if h.id not in exclude), 1)][:k]
+        ranked["semantic"] = [h.id for h in sem]
+    order, fused = _fuse(ranked, exclude)
+    order = order if files else order[:k]  # the query's own image files are left out below
+    return index.hits(order, [fused[i][0] for i in order], exclude_files=files)[:k]

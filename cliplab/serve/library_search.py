@@ -4,7 +4,8 @@ functions as the CLI (`cliplab.search.expression`, `cliplab.index.filters`).
 
 On a folder's index every `q` goes through the library's search, so the API's default mode is the
 library's (hybrid: keyword and semantic rankings fused). An index built from embeddings has no
-keyword index nor photo metadata: there expressions and term lists are semantic, without filters.
+photo metadata: there expressions and term lists are semantic by default, keyword and hybrid search
+its captions (`cliplab/index/captions.py`), and filters and date sort are refused.
 """
 
 from __future__ import annotations
@@ -194,6 +195,8 @@ def run(state, src, params: dict, want: int, threshold, under, glob, terms: list
     terms = _with_text_vectors(state, src, terms)
     filters = filters_of(params)
     mode, sort = _text(params.get("mode"), "mode"), _text(params.get("sort"), "sort") or "relevance"
+    if src.kind != "folder" and mode not in (None, "semantic"):  # keyword, hybrid (or a typo: the library says)
+        return _captions(src, terms, want, threshold, under, glob, filters, mode, sort)
     if src.kind != "folder":
         return _semantic_only(src, terms, want, threshold, under, glob, filters, mode, sort)
     info: dict = {}
@@ -208,6 +211,29 @@ def run(state, src, params: dict, want: int, threshold, under, glob, terms: list
     }
 
 
+def _captions(src, terms, want, threshold, under, glob, filters, mode, sort) -> tuple[list, dict]:
+    """An index built from embeddings, keyword or hybrid: its captions by their words (`cliplab.search.run`)."""
+    from dataclasses import replace
+
+    from cliplab.search import run
+    from cliplab.search.expression import describe
+    from cliplab.serve.sources import Match
+
+    if filters.active or sort != "relevance" or under or glob:
+        raise ApiError(
+            "filters, date sort, under and glob need a folder's index "
+            "(this collection is built from embeddings: it has no photo metadata nor folders)"
+        )
+    stored = src.vectors([int(t.value) for t in terms if t.kind == "like"])
+    missing = [t.value for t in terms if t.kind == "like" and int(t.value) not in stored]
+    if missing:
+        raise ApiError(f"like:{missing[0]}: no indexed image has this id")
+    given = [replace(t, vector=stored[int(t.value)]) if t.kind == "like" else t for t in terms]
+    hits = run(src.index, given, want, threshold, mode=mode)  # the index keeps its own caches thread-safe
+    ran = {"terms": [t.as_dict() for t in terms], "expression": describe(terms), "filters": {}, "mode": mode}
+    return [Match(h.id, h.score, h.path) for h in hits], {**ran, "sort": {"by": "relevance", "rule": None}}
+
+
 def _semantic_only(src, terms, want, threshold, under, glob, filters, mode, sort) -> tuple[list, dict]:
     """An index built from embeddings: the weighted sum of the terms' vectors, cosine ranking."""
     import numpy as np
@@ -215,10 +241,10 @@ def _semantic_only(src, terms, want, threshold, under, glob, filters, mode, sort
     from cliplab.search.expression import combine, describe
     from cliplab.serve.query import search
 
-    if filters.active or mode not in (None, "semantic") or sort != "relevance":
+    if filters.active or sort != "relevance":
         raise ApiError(
-            "filters, keyword/hybrid mode and date sort need a folder's index "
-            "(this collection is built from embeddings: it has no photo metadata nor keyword index)"
+            "filters and date sort need a folder's index "
+            "(this collection is built from embeddings: it has no photo metadata)"
         )
     likes = [int(t.value) for t in terms if t.kind == "like"]
     stored = src.vectors(likes)

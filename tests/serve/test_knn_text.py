@@ -103,9 +103,9 @@ def test_an_index_built_before_gets_its_caption_index_in_place(pics, tmp_path):
         state.close()
     assert (idx / CAPTIONS_FILE).is_file() and (idx / INDEX_FILE).read_bytes() == faiss_bytes  # nothing re-embedded
     hits = ShardsIndex(idx, loader=toy_loader).keyword_search("red square", k=2)
-    assert [h.caption for h in hits] == ["a red square", "a red2 square"] and hits[0].score >= hits[1].score
+    assert [h.caption for h in hits] == ["a red square"] and hits[0].score > 0  # "red2" is another word
     hits = ShardsIndex(idx, loader=toy_loader).keyword_search("square blue", k=3)
-    assert hits[0].caption == "a blue square" and len(hits) == 3  # every word first, then some
+    assert [h.caption for h in hits] == ["a blue square"]  # a match holds two of the words (keywords.py's rule)
 
 
 def test_an_index_without_captions_says_so(pics, tmp_path):
