@@ -296,6 +296,13 @@ class Catalog:
         q = f"SELECT f.path, f.id, f.size, f.mtime_ns, f.status, f.hash FROM files f WHERE 1{where}"
         return {p: FileState(i, s, m, st, h) for p, i, s, m, st, h in self.con.execute(q, args)}
 
+    def file_stats(self, under: str | None = None) -> dict[str, tuple[int, int]]:
+        """relative path → (size, mtime_ns): what a re-index compares with the disk (plain tuples: 100k
+        FileState objects cost 0.5 s of an unchanged re-index)."""
+        where, args = where_clause(under, None)
+        q = f"SELECT f.path, f.size, f.mtime_ns FROM files f WHERE 1{where}"
+        return {p: (s, m) for p, s, m in self.con.execute(q, args)}
+
     def file_state(self, path: str) -> FileState | None:
         row = self.con.execute("SELECT id, size, mtime_ns, status, hash FROM files WHERE path=?", (path,)).fetchone()
         return FileState(*row) if row else None

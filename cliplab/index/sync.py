@@ -76,10 +76,10 @@ class IndexInterrupted(KeyboardInterrupt):
 def _kept(catalog: Catalog, p: Plan, under: str | None) -> int | None:
     """How many of the plan's files the catalog now holds as they are on disk (the committed ones)."""
     try:
-        known = catalog.file_states(under)
+        known = catalog.file_stats(under)
     except Exception:  # noqa: BLE001 a connection left mid-statement: say less rather than fail
         return None
-    return sum(1 for f in p.todo if f in known and (known[f].size, known[f].mtime_ns) == p.found[f])
+    return sum(1 for f in p.todo if known.get(f) == p.found[f])
 
 
 @dataclass
@@ -92,9 +92,9 @@ class Plan:
 
 def plan(catalog: Catalog, root: Path, under: str | None = None) -> Plan:
     found = scan(root, under)
-    known = catalog.file_states(under)
+    known = catalog.file_stats(under)
     new = [p for p in found if p not in known]
-    changed = [p for p, (s, m) in found.items() if p in known and (known[p].size, known[p].mtime_ns) != (s, m)]
+    changed = [p for p, sm in found.items() if known.get(p, sm) != sm]
     deleted = sorted(p for p in known if p not in found)
     stats = SyncStats(
         scanned=len(found),
