@@ -262,9 +262,10 @@ def lite_dim() -> int | None:
 def cached_clips() -> list[tuple[str, int | None]]:
     """(hub id, embedding dim) of every CLIP checkpoint loadable offline from the local HF cache."""
     try:
-        from huggingface_hub import scan_cache_dir
+        from huggingface_hub import constants, scan_cache_dir
 
-        repos = {r.repo_id for r in scan_cache_dir().repos if r.repo_type == "model"}
+        # the cache folder as huggingface_hub holds it now (its scanner copied the value when first imported)
+        repos = {r.repo_id for r in scan_cache_dir(constants.HF_HUB_CACHE).repos if r.repo_type == "model"}
     except Exception:  # noqa: BLE001 no hub library, no cache folder yet, or an unreadable one
         repos = set()
     found = []
