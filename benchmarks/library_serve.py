@@ -160,33 +160,17 @@ def shards(a) -> None:
     print("\n".join(out))
 
 
+def caption_request(c, q: str, params, want) -> str | None:
+    r = c.post("/knn-service", json={"text": q, "modality": "text", "num_images": 10})
+    return None if r.status_code == 200 else f"{r.status_code} {r.text[:100]}"
+
+
 def caption_load(url: str, queries: list[str], n: int) -> tuple[float, float, float]:
     """(p50 ms, p99 ms, q/s) of n caption searches from 16 threads."""
-    import threading
-
-    lat, it, lock = [], iter(queries[:n]), threading.Lock()
-
-    def client():
-        with httpx.Client(base_url=url, timeout=60) as c:
-            while True:
-                with lock:
-                    q = next(it, None)
-                if q is None:
-                    return
-                t = time.perf_counter()
-                c.post("/knn-service", json={"text": q, "modality": "text", "num_images": 10}).raise_for_status()
-                with lock:
-                    lat.append(time.perf_counter() - t)
-
-    threads = [threading.Thread(target=client) for _ in range(16)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    ms = np.array(lat) * 1000
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(lat) / wall
+    r = run_load(url, queries, 16, n, request=caption_request, timeout=60)
+    if r["errors"]:
+        raise RuntimeError(f"caption search failed: {r['first_error']}")
+    return r["p50_ms"], r["p99_ms"], r["qps"]
 
 
 def cache(a) -> None:

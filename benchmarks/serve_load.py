@@ -69,18 +69,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def search_request(c: httpx.Client, q: str, params: dict | None, want: int) -> str | None:
+    """GET /api/search?q=…&n=10 (+ `params`); an error text, or None (fewer than `want` results is one)."""
+    r = c.get("/api/search", params={"q": q, "n": 10, **(params or {})})
+    ok = r.status_code == 200 and len(r.json()["results"]) >= want
+    return None if ok else f"{r.status_code} {r.text[:100]}"
+
+
 def run_load(
-    url: str, queries: list[str], clients: int, total: int, params: dict | None = None, want: int = 10
+    url: str,
+    queries: list[str],
+    clients: int,
+    total: int,
+    params: dict | None = None,
+    want: int = 10,
+    request=search_request,
+    timeout: float = 30,
 ) -> dict:
-    """`total` GET /api/search?q=…&n=10 (+ `params`) from `clients` threads; an answer with fewer than
-    `want` results counts as an error."""
+    """`total` requests (`request(client, query, params, want)`, by default a search) from `clients`
+    threads; what `request` returns as an error text counts as an error."""
     lat: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     it = iter(queries[:total])
 
     def client():
-        with httpx.Client(base_url=url, timeout=30) as c:
+        with httpx.Client(base_url=url, timeout=timeout) as c:
             while True:
                 with lock:
                     q = next(it, None)
@@ -88,9 +102,7 @@ def run_load(
                     return
                 t = time.perf_counter()
                 try:
-                    r = c.get("/api/search", params={"q": q, "n": 10, **(params or {})})
-                    ok = r.status_code == 200 and len(r.json()["results"]) >= want
-                    err = None if ok else f"{r.status_code} {r.text[:100]}"
+                    err = request(c, q, params, want)
                 except httpx.HTTPError as e:
                     err = repr(e)
                 dt = time.perf_counter() - t

@@ -78,7 +78,7 @@ def search(index_dir: str | Path, text: str, k: int) -> tuple[np.ndarray, np.nda
     if not words or k < 1:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     need = min(keywords.MIN_WORDS, len(words))
-    quoted = [keywords._quoted(w) for w in words]
+    quoted = [keywords.quoted(w) for w in words]
     sql = "SELECT rowid, -bm25(captions) AS s FROM captions WHERE captions MATCH ? ORDER BY s DESC, rowid LIMIT ?"
     rows: list = []
     with _reader(index_dir) as con:

@@ -72,6 +72,7 @@ class Collection:
         self._loader = loader
         self.ann = AnnCache(self.catalog, self.index_dir)
         self._writing = False
+        self._allowed_cache: dict = {}  # (under, glob, filters, generation) → allowed ids (see _allowed)
         self.model = self._resolve_model(wanted, reindex)
 
     @classmethod
@@ -274,7 +275,7 @@ class Collection:
         """The ids a filtered search may return (a video's frames pass with it), kept for the catalog's
         generation: a server answers many queries with one filter bar (0.1 s of SQL each at 100k)."""
         key = (under, glob, filters, self.catalog.gen)
-        cache = self.__dict__.setdefault("_allowed_cache", {})
+        cache = self._allowed_cache
         if key not in cache:
             if len(cache) >= 8:
                 with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread got there

@@ -72,14 +72,14 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys(w for w in _words(text) if w not in STOPWORDS))[:MAX_WORDS]
 
 
-def _quoted(word: str) -> str:
+def quoted(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
 def fts_query(text: str) -> str | None:
     """Free text → a safe FTS5 query: its words (not stop words), each quoted, joined by OR (None:
     no such words)."""
-    return " OR ".join(_quoted(w) for w in query_words(text)) or None
+    return " OR ".join(quoted(w) for w in query_words(text)) or None
 
 
 def looks_like_a_name(text: str) -> bool:
@@ -120,12 +120,12 @@ def search(
         params = [q, *args, int(k)]
     else:
         words = query_words(text)
-        q, n = " OR ".join(_quoted(w) for w in words), len(words)
+        q, n = " OR ".join(quoted(w) for w in words), len(words)
         # m: how many of the words the row holds (each subquery runs once; SQLite keeps its rowids)
         m = " + ".join(["(keywords.rowid IN (SELECT rowid FROM keywords WHERE keywords MATCH ?))"] * n) or "0"
         first = f"m >= {n} DESC, " if EVERY_WORD_FIRST else ""
         sql = f"SELECT f.id, {bm25} AS s, {m} AS m {base} AND m >= ?{where} ORDER BY {first}s DESC, f.id LIMIT ?"
-        params = [*map(_quoted, words), q, min(MIN_WORDS, n), *args, int(k)]
+        params = [*map(quoted, words), q, min(MIN_WORDS, n), *args, int(k)]
     if not q:
         return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32)
     rows = catalog.con.execute(sql, params).fetchall()
