@@ -45,7 +45,10 @@ FORM_LIMITS = {"max_files": MAX_FILES, "max_fields": MAX_TEXTS + 10, "max_part_s
 
 @router.get("/collections")
 def collections(state: ServerState = Depends(get_state)) -> list[dict]:
-    return [{**src.info(), **state.encoders.runtime(src.model)} for src in state.sources.values()]
+    return [
+        {**src.info(), **state.encoders.runtime(src.model), "models": state.models(src)}
+        for src in state.sources.values()
+    ]
 
 
 @router.get("/facets")

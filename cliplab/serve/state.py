@@ -7,6 +7,7 @@ it through `Depends`. Nothing here is a module-level global, so tests build as m
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ class ServerState:
     classes: ClassCache = field(default_factory=ClassCache, repr=False)  # /api/classify's, bounded
     pixels: PixelBudget = field(init=False, repr=False)
     _checked: set = field(default_factory=set, repr=False)
+    _siblings: dict = field(default_factory=dict, repr=False)  # (collection, model) → Source, opened on demand
+    _siblings_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self):
         budget = self.settings.decode_budget_pixels or 2 * self.max_pixels
@@ -73,13 +76,52 @@ class ServerState:
             raise NotFound(f"unknown collection {name!r} (known: {', '.join(self.sources) or 'none'})")
         return src
 
+    def models(self, src: Source) -> list[str]:
+        """The models whose index of this collection's folder exists: its own first, then the others
+        (`cliplab index DIR --model a --model b` keeps one per model). An embeddings index has one."""
+        if src.kind != "folder":
+            return [src.model]
+        from cliplab.index.locate import folder_indexes
+
+        others = [r.model for r in folder_indexes(src.collection.folder) if r.model and r.model != src.model]
+        return [src.model, *dict.fromkeys(others)]
+
+    def model_source(self, src: Source, model: str | None) -> Source:
+        """The same collection seen through another model's index (opened read-only on first use and
+        kept; `serve` brings only its own model's index up to date). NotFound when that model has
+        no index of the folder: the server never starts embedding a folder on a request."""
+        if not model or model == src.model:
+            return src
+        if not isinstance(model, str):
+            raise ApiError("a model name must be a string")
+        from cliplab.index.locate import folder_indexes, normalize_spec
+
+        key = (src.name, model)
+        with self._siblings_lock:
+            if key in self._siblings:
+                return self._siblings[key]
+            if src.kind == "folder":
+                wanted = {model, normalize_spec(model)}
+                ref = next((r for r in folder_indexes(src.collection.folder) if r.model in wanted), None)
+            else:
+                ref = None
+            if ref is None:
+                known = ", ".join(self.models(src))
+                raise NotFound(f"collection {src.name!r} has no {model!r} index (its models: {known})")
+            from cliplab.index import Collection
+
+            col = src.collection
+            other = Collection(col.folder, index_dir=ref.dir, scope=col.scope, loader=self.encoders.load)
+            self._siblings[key] = self._siblings[(src.name, ref.model)] = FolderSource(other, src.name)
+            return self._siblings[key]
+
     def encoder_for(self, src: Source) -> SharedEncoder:
         """The collection's model, loaded once and shared, and checked on first use against what
         the index was built with (dimension, fingerprint)."""
         shared = self.encoders.get(src.model)
-        if src.name not in self._checked:
+        if (src.name, src.model) not in self._checked:
             src.check_encoder()  # IndexMismatchError when the model's vectors don't fit the index
-            self._checked.add(src.name)
+            self._checked.add((src.name, src.model))
         return shared
 
     def warm(self) -> None:
@@ -89,7 +131,7 @@ class ServerState:
 
     def close(self) -> None:
         self.encoders.close()
-        for src in self.sources.values():
+        for src in [*self.sources.values(), *dict.fromkeys(self._siblings.values())]:
             close = getattr(src, "close", None)
             if close:
                 close()
