@@ -16,7 +16,7 @@ from typing import Any
 from cliplab.serve.errors import ApiError
 
 FILTER_PARAMS = ("after", "before", "type", "camera", "min_width", "min_height", "orientation", "has_gps")
-SEARCH_PARAMS = ("q", *FILTER_PARAMS, "mode", "sort")
+SEARCH_PARAMS = ("q", *FILTER_PARAMS, "mode", "sort", "lang")
 TERM_KEYS = ("text", "image_id", "image")
 SEARCH_BODY = {
     "type": "object",
@@ -84,7 +84,7 @@ def wanted(src, params: dict) -> bool:
     elsewhere only an expression, filters, a mode or a sort (the plain route stays semantic)."""
     if src.kind == "folder" and params.get("q") not in (None, ""):
         return True
-    return any(params.get(k) not in (None, "") for k in (*FILTER_PARAMS, "mode", "sort")) or _is_expression(
+    return any(params.get(k) not in (None, "") for k in (*FILTER_PARAMS, "mode", "sort", "lang")) or _is_expression(
         params.get("q")
     )
 
@@ -163,11 +163,25 @@ def json_terms(p: dict, terms: Any) -> list:
     return [{kinds[t.kind]: t.value, "weight": t.weight} for t in parse(p["q"])] + (terms or [])
 
 
-def _with_text_vectors(state, src, terms: list) -> list:
-    """Texts encoded by the server's shared, batched encoder (the library would encode them alone)."""
+def _with_text_vectors(state, src, terms: list, lang=None) -> list:
+    """Texts encoded by the server's shared, batched encoder (the library would encode them alone);
+    with `lang` (NLLB-CLIP's FLORES-200 code) by the model reading that language (cached apart)."""
     from dataclasses import replace
 
     shared = state.encoder_for(src)
+    if lang := _text(lang, "lang"):
+        from cliplab.models.language import in_language
+
+        reader, key = in_language(shared.encoder, lang), f"{shared.spec}|{lang.strip()}"
+
+        def vector(text: str):
+            row = shared.cache.get((key, text))
+            if row is None:
+                row = reader.encode_texts([text])[0]
+                shared.cache.put((key, text), row)
+            return row
+
+        return [replace(t, vector=vector(t.value)) if t.kind == "text" and t.vector is None else t for t in terms]
     return [
         replace(t, vector=shared.encode_text(t.value)) if t.kind == "text" and t.vector is None else t for t in terms
     ]
@@ -192,7 +206,7 @@ def run(state, src, params: dict, want: int, threshold, under, glob, terms: list
         if not isinstance(q, str) or not q.strip():
             raise ApiError("q must be a non-empty query (words or an expression)")
         terms = parse(q)  # no image paths on a server: text and like:ID terms
-    terms = _with_text_vectors(state, src, terms)
+    terms = _with_text_vectors(state, src, terms, params.get("lang"))
     filters = filters_of(params)
     mode, sort = _text(params.get("mode"), "mode"), _text(params.get("sort"), "sort") or "relevance"
     if src.kind != "folder" and mode not in (None, "semantic"):  # keyword, hybrid (or a typo: the library says)

@@ -165,13 +165,15 @@ def search_get(
     has_gps: str | None = None,
     mode: str | None = None,
     sort: str | None = None,
+    lang: str | None = None,
     state: ServerState = Depends(get_state),
 ) -> dict:
     """Text or an expression → images (`q`: "beach" + 2:"sunset" - like:12), or image → images by id
     (`like`). Filters, `mode` (semantic, keyword, hybrid) and `sort` (relevance, date, -date) as
-    in `cliplab search`."""
+    in `cliplab search`; `lang` as its --lang."""
     extra = {"q": q, "after": after, "before": before, "type": type, "camera": camera, "min_width": min_width}
     extra |= {"min_height": min_height, "orientation": orientation, "has_gps": has_gps, "mode": mode, "sort": sort}
+    extra["lang"] = lang  # NLLB-CLIP: the language the text is in
     return run_search(
         state,
         base_url(request),

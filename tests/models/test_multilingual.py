@@ -204,3 +204,48 @@ def test_cli_lang_on_classify_and_search(nllb_dir, xlmr_dir, tmp_path, monkeypat
     assert len(hits) == 3 and abs(hits[0]["score"] - float(want)) < 1e-4  # the query read as German
     r = run(app, ["classify", str(photos / "p0.jpg"), "--labels", "Hund,Katze", "--model", str(xlmr_dir), *opts])
     assert r.exit_code == 2 and "error:" in r.output and "takes no query language" in r.output
+
+
+def test_api_search_reads_lang(nllb_dir, xlmr_dir, tmp_path, monkeypatch):
+    """`/api/search?lang=` reads the query as that language (the CLI's --lang), cached apart from the
+    same words read as English; a model without languages answers 400 with the CLI's sentence."""
+    from fastapi.testclient import TestClient
+
+    from cliplab.runtime import load_encoder as load_on
+    from cliplab.serve import Settings, create_app, open_state
+
+    monkeypatch.setenv("CLIPLAB_INDEX_HOME", str(tmp_path / "indexes"))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, rgb in enumerate([(200, 30, 30), (20, 160, 40), (30, 40, 200)]):
+        Image.new("RGB", (40, 30), rgb).save(photos / f"p{i}.jpg")
+    folders = {"nllb": photos, "xlmr": tmp_path / "xlmr-photos"}
+    import shutil
+
+    shutil.copytree(photos, folders["xlmr"])
+    for name, model in (("nllb", nllb_dir), ("xlmr", xlmr_dir)):
+        state = open_state(
+            [folders[name]],
+            model=str(model),
+            loader=lambda spec: load_on(spec, runtime="torch"),
+            settings=Settings(allowed_hosts=["testserver"]),
+        )
+        with TestClient(create_app(state)) as client:
+            ask = {"q": "ein roter Hund", "mode": "semantic", "lang": "deu_Latn"}
+            r = client.get("/api/search", params=ask)
+            if name == "xlmr":
+                assert r.status_code == 400 and "takes no query language" in r.json()["error"]
+                continue
+            assert r.status_code == 200, r.text
+            top = r.json()["results"][0]
+            enc = load_encoder(str(nllb_dir))
+            image = enc.encode_images([Image.open(photos / top["path"])])[0]
+            german = in_language(enc, "deu_Latn").encode_texts(["ein roter Hund"])[0] @ image
+            english = enc.encode_texts(["ein roter Hund"])[0] @ image
+            assert abs(top["score"] - float(german)) < 1e-4 and abs(german - english) > 1e-4
+            plain = client.get("/api/search", params={**ask, "lang": ""}).json()["results"]
+            assert abs(next(h for h in plain if h["path"] == top["path"])["score"] - float(english)) < 1e-4
+            assert client.get("/api/search", params=ask).json()["results"][0]["score"] == top["score"]
+            posted = client.post("/api/search", json=ask).json()["results"][0]  # a JSON body takes lang too
+            assert (posted["path"], posted["score"]) == (top["path"], top["score"])
+        state.close()
