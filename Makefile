@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench lite-model clean browser
+.PHONY: setup demo test lint bench lite-model preclip-model clean browser
 
 # clip-retrieval's client and its built web front, for the `cliplab serve` tests: its wheel ships
 # front/build/. Unpacked, not installed (its own dependencies are not needed for that).
@@ -53,6 +53,9 @@ browser:
 # same inputs → same bytes, and an unchanged model is left untouched.
 lite-model: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python tools/lite_recipe.py
+
+preclip-model: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python tools/preclip_reference.py
 
 bench: $(STAMP)
 	for b in embed_throughput lite_select lite_quality eval_all index_bench analyze_bench; do HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/$$b.py || exit 1; done

@@ -97,7 +97,8 @@ def class_cache_key(encoder: Encoder, classnames: Sequence[str], templates: Sequ
     if getattr(encoder, "needs_fit", False):
         return None
     d = encoder.describe()
-    builtin = str(d.get("model", "")).split(":")[0] in ("lite", "conse")
+    # preclip counts once it is past needs_fit: its shipped PCA fit is named in its description
+    builtin = str(d.get("model", "")).split(":")[0] in ("lite", "conse", "preclip")
     if not (builtin or "weights" in d or d.get("runtime") == "onnx"):
         return None
     blob = json.dumps(

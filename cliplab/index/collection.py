@@ -28,6 +28,7 @@ from cliplab.index.results import DuplicateGroup, Hit
 from cliplab.index.sync import Plan, SyncStats, plan, sync
 from cliplab.models.core.base import Encoder, l2_normalize
 from cliplab.models.specs import identity_differences, vector_identity
+from cliplab.models.specs import parse as parse_spec
 
 # A filter keeping up to this many vectors is searched exactly from the catalog; a larger one through
 # FAISS with an IDSelector (reading 12k float16 vectors from SQLite per query cost 1.2 s at 100k photos).
@@ -428,11 +429,16 @@ def _fingerprint(enc: Encoder) -> dict:
 
 def _wanted(model: str | None, encoder: Encoder | None) -> str | None:
     """The model spec an index must record (None: whatever the default index holds). Fitted models
-    are refused here, before any index is created for them."""
+    are refused here, before any index is created for them (preclip itself indexes through its
+    shipped reference fit; preclip:N and an `.unfitted()` copy have none)."""
     spec = encoder.name if encoder is not None else (normalize_spec(model) if model else None)
-    if (spec or "").split(":")[0] == "preclip" or getattr(encoder, "needs_fit", False):
+    if encoder is None and (spec or "").split(":")[0] == "preclip":
+        fitted = parse_spec(spec).needs_fit
+    else:
+        fitted = getattr(encoder, "needs_fit", False)
+    if fitted:
         raise CliplabError(
             f"model {spec!r} is fitted on the data it embeds, so it cannot build an "
-            "incremental index: use lite, conse or a CLIP checkpoint"
+            "incremental index: use lite, conse, preclip (its shipped fit) or a CLIP checkpoint"
         )
     return spec

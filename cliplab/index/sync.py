@@ -184,7 +184,7 @@ def _apply(catalog, root, p: Plan, get_encoder, under, batch_size, progress, wor
     if getattr(encoder, "needs_fit", False):
         raise CliplabError(
             f"model {encoder.name!r} is fitted on the data it embeds, so it cannot build an "
-            "incremental index: use lite, conse or a CLIP checkpoint"
+            "incremental index: use lite, conse, preclip (its shipped fit) or a CLIP checkpoint"
         )
     batches = iter_image_batches(
         encoder,

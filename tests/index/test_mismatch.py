@@ -66,5 +66,6 @@ def test_reindex_rebuilds_only_that_models_index(photos, tiny):
 
 
 def test_fitted_models_are_refused(photos):
+    # preclip itself indexes through its shipped reference fit; preclip:16 has none
     with pytest.raises(CliplabError, match="fitted"):
-        Collection(photos, model="preclip")
+        Collection(photos, model="preclip:16")
