@@ -2,7 +2,9 @@
 
 1. zero-shot classify a few ImageNet sample photos against a small label set;
 2. index the 1,000 Flickr8k sample photos (incremental: a second run does no model work) and
-   search them by text and by example image.
+   search them by text and by example image;
+3. index them with a second model (`conse`) too and compare the two models on one query;
+4. explore the folder: its photos in clusters named by zero-shot (the map is cached with the index).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ def main() -> int:
     for q in QUERIES:
         run(["search", q, "--dir", photos, "-k", "3"])
     run(["search", "--image", os.path.join(photos, sorted(os.listdir(photos))[0]), "--dir", photos, "-k", "3"])
+    run(["index", photos, "--model", "conse"])  # one index per model of the same folder
+    run(["search", QUERIES[0], "--dir", photos, "--model", "lite", "--model", "conse", "-k", "5"])
+    run(["explore", photos])
     return 0
 
 

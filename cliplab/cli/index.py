@@ -48,6 +48,13 @@ ModelOpt = typer.Option(
     help=MODEL_HELP
     + " A folder keeps one index per model. Default: its only index, else its lite one, else its first.",
 )
+ModelsOpt = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help=MODEL_HELP + " A folder keeps one index per model. Default: its only index, else its lite one, else its "
+    "first. Repeat to compare models: their results side by side (each needs an index of the folder).",
+)
 ReindexOpt = typer.Option(False, "--reindex", help="Drop this model's index of the folder and rebuild it.")
 NoUpdateOpt = typer.Option(False, "--no-update", help="Search what is indexed; don't look for new/changed files first.")
 GlobOpt = typer.Option(None, "--glob", help="Only paths (relative to the folder) matching this glob; * also matches /.")
@@ -295,7 +302,7 @@ def search_cmd(
     sort: str = q.SortOpt,
     lang: Optional[str] = q.LangOpt,
     index: Optional[Path] = IndexOpt,
-    model: Optional[str] = ModelOpt,
+    model: Optional[List[str]] = ModelsOpt,
     runtime: str = RuntimeOpt,
     precision: str = PrecisionOpt,
     device: str = DeviceOpt,
@@ -312,6 +319,19 @@ def search_cmd(
     quiet = mode in ("json", "paths", "print0")
     terms = q.terms(query, image or [])  # before any indexing: a typo must not cost a long update
     filters = q.filters_from(after, before, types, camera, min_width, min_height, orientation, has_gps)
+    models = list(dict.fromkeys(model or []))
+    if len(models) > 1:  # side by side (cli/compare_view.py)
+        from cliplab.cli import compare_view as cv
+
+        cv.refuse(**{"--index": index, "--reindex": reindex, "--lang": lang, "--sort": sort != "relevance"})
+        cv.refuse(**{"--paths": paths_only, "--print0": print0, "--format": out_format not in (None, "table", "json")})
+        rt = (runtime, precision, device)
+        kw = dict(threshold=threshold, under=under, glob=glob, filters=filters, mode=search_mode)
+        keep_up = None if no_update else (lambda col: _update(col, progress=True, quiet=as_json, must=False))
+        loader = lambda spec: load_model(spec, *rt)  # noqa: E731
+        specs = [check_model_spec(m) for m in models]
+        return cv.search_compare(folder or Path("."), specs, terms, top_k, kw, loader, keep_up, mode == "json", query)
+    model = models[0] if models else None
     from cliplab.cli.scale import is_shards_index, search_shards
 
     if is_shards_index(index):  # built by `index --from-embeddings`: nothing to update

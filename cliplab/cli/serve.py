@@ -61,6 +61,12 @@ def serve(
         None, "--allowed-host", help="Also answer for this Host name (besides localhost and the --host); repeatable."
     ),
     no_update: bool = typer.Option(False, "--no-update", help="Serve folders' indexes as they are, without indexing."),
+    reports: list[Path] | None = typer.Option(
+        None,
+        "--reports",
+        help="Also serve `cliplab analyze` reports from this folder (one report, or a folder of them) under "
+        "/reports/; repeatable.",
+    ),
     watch: bool = typer.Option(False, "--watch", help="Keep indexing new and changed files while serving."),
     ocr: bool | None = typer.Option(
         None,
@@ -91,6 +97,7 @@ def serve(
             f"--host {host} reaches beyond this machine: give a token (--token-file FILE or $CLIPLAB_TOKEN), "
             "or --no-token to serve without one"
         )
+    report_dirs = _report_folders(reports or [])  # before anything is bound or written
     if ocr is not None:
         _remember_ocr(folders or [], model, ocr)
     sock = _bind(host, port)
@@ -101,6 +108,7 @@ def serve(
         cors_origins=list(cors_origin or []),
         bind_host=host,
         allowed_hosts=list(allowed_host or []),
+        reports=report_dirs,
     )
 
     def report(folder, stats):
@@ -148,6 +156,13 @@ def _remember_ocr(folders: list[str], model: str | None, on: bool) -> None:
     for folder in folders:
         with Collection(folder, model=model) as col:
             remember(col.catalog, on)
+
+
+def _report_folders(folders: list[Path]) -> list[Path]:
+    for folder in folders:
+        if not folder.is_dir():
+            raise CliplabError(f"--reports {folder}: not a folder")
+    return [folder.resolve() for folder in folders]
 
 
 def _token(token: str | None, token_file: Path | None) -> str | None:

@@ -12,6 +12,7 @@ the first moment of June 2019, `before 2019-07` up to the last moment of July 20
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field, fields
 
@@ -64,11 +65,12 @@ class Filters:
     min_height: int | None = None
     orientation: str | None = None
     has_gps: bool = False
+    ids: tuple[int, ...] | None = None  # only these catalog ids (a selection on the map); () passes none
     text: dict = field(default_factory=dict, compare=False)  # what the user wrote, for messages
 
     @property
     def active(self) -> bool:
-        return any(getattr(self, f.name) for f in fields(self) if f.name != "text")
+        return self.ids is not None or any(getattr(self, f.name) for f in fields(self) if f.name not in ("text", "ids"))
 
     @property
     def needs_photos(self) -> bool:
@@ -92,6 +94,9 @@ class Filters:
         args: list = [v for v, _ in simple if v]
         if self.has_gps:
             clauses.append(f"{photo}.gps_lat IS NOT NULL")
+        if self.ids is not None:  # one JSON parameter: SQLite caps bound parameters, a selection can be 100k ids
+            clauses.append(f"{alias}.id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps([int(i) for i in self.ids]))
         if self.types:
             exts = [x for t in self.types for x in [t] + [k for k, v in _SAME_TYPE.items() if v == t]]
             clauses.append("(" + " OR ".join([f"lower({alias}.path) GLOB ?"] * len(exts)) + ")")

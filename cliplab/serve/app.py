@@ -34,7 +34,15 @@ log = logging.getLogger("cliplab.serve")
 
 def create_app(state: ServerState) -> FastAPI:
     from cliplab import __version__
-    from cliplab.serve import routes_api, routes_clip, routes_files
+    from cliplab.serve import (
+        routes_api,
+        routes_classify,
+        routes_clip,
+        routes_compare,
+        routes_explore,
+        routes_files,
+        routes_reports,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -56,8 +64,12 @@ def create_app(state: ServerState) -> FastAPI:
     _add_guards(app, state)
     _add_error_handlers(app)
     app.include_router(routes_api.router)
+    app.include_router(routes_classify.router)
     app.include_router(routes_clip.router)
     app.include_router(routes_files.router)
+    app.include_router(routes_explore.router)
+    app.include_router(routes_compare.router)
+    app.include_router(routes_reports.router)
 
     @app.get("/healthz", tags=["status"])
     def healthz() -> dict:

@@ -16,7 +16,8 @@ from typing import Any
 from cliplab.serve.errors import ApiError
 
 FILTER_PARAMS = ("after", "before", "type", "camera", "min_width", "min_height", "orientation", "has_gps")
-SEARCH_PARAMS = ("q", *FILTER_PARAMS, "mode", "sort", "lang")
+SELECTION_PARAMS = ("cluster", "region", "map")  # a cluster or region of a map (`map`: its model) → ids
+SEARCH_PARAMS = ("q", *FILTER_PARAMS, *SELECTION_PARAMS, "mode", "sort", "lang")
 TERM_KEYS = ("text", "image_id", "image")
 SEARCH_BODY = {
     "type": "object",
@@ -84,9 +85,9 @@ def wanted(src, params: dict) -> bool:
     elsewhere only an expression, filters, a mode or a sort (the plain route stays semantic)."""
     if src.kind == "folder" and params.get("q") not in (None, ""):
         return True
-    return any(params.get(k) not in (None, "") for k in (*FILTER_PARAMS, "mode", "sort", "lang")) or _is_expression(
-        params.get("q")
-    )
+    return any(
+        params.get(k) not in (None, "") for k in (*FILTER_PARAMS, *SELECTION_PARAMS, "mode", "sort", "lang")
+    ) or _is_expression(params.get("q"))
 
 
 def _is_expression(q: Any) -> bool:
@@ -106,6 +107,21 @@ def filters_of(params: dict):
         orientation=_text(params.get("orientation"), "orientation"),
         has_gps=_flag(params.get("has_gps"), "has_gps"),
     )
+
+
+def with_selection(state, src, params: dict, filters):
+    """`filters` narrowed to a cluster or region of a map (`cluster=`, `region=`, `map=MODEL`)."""
+    from dataclasses import replace
+
+    cluster, region, model = (params.get(k) for k in SELECTION_PARAMS)
+    if cluster in (None, "") and region in (None, ""):
+        if model not in (None, ""):
+            raise ApiError("map= names the map of a selection: give cluster= or region= with it")
+        return filters
+    from cliplab.serve.maps import selection_ids
+
+    ids, what = selection_ids(state, src, _text(model, "map"), cluster, region)
+    return replace(filters, ids=tuple(int(i) for i in ids), text={**filters.text, "selection": what})
 
 
 def terms_of_json(items: Any, encode_image) -> list:
@@ -207,7 +223,7 @@ def run(state, src, params: dict, want: int, threshold, under, glob, terms: list
             raise ApiError("q must be a non-empty query (words or an expression)")
         terms = parse(q)  # no image paths on a server: text and like:ID terms
     terms = _with_text_vectors(state, src, terms, params.get("lang"))
-    filters = filters_of(params)
+    filters = with_selection(state, src, params, filters_of(params))
     mode, sort = _text(params.get("mode"), "mode"), _text(params.get("sort"), "sort") or "relevance"
     if src.kind != "folder" and mode not in (None, "semantic"):  # keyword, hybrid (or a typo: the library says)
         return _captions(src, terms, want, threshold, under, glob, filters, mode, sort)

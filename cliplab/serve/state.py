@@ -37,6 +37,7 @@ class Settings:
     decode_wait_s: float = 10.0  # a decode over budget waits this long, then 503 + Retry-After
     thumb_size: int = 256
     dedup_threshold: float = 0.98  # cosine at or above which two results count as the same image
+    reports: list[Path] = field(default_factory=list)  # --reports: report folders, or folders of them
 
     @property
     def max_upload_bytes(self) -> int:

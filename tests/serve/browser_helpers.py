@@ -59,6 +59,81 @@ def photo_folder(shared: Path, dest: Path, flickr: int = 34) -> Path:
     return dest
 
 
+def write_captions(shared: Path, folder: Path) -> Path:
+    """folder/captions.csv: the Flickr8k captions (path,caption, five a photo) of folder/flickr/*.jpg."""
+    import csv
+
+    have = {p.name for p in (folder / "flickr").glob("*.jpg")}
+    out = folder / "captions.csv"
+    with open(shared / "data" / "flickr8k-1k" / "captions.csv", newline="") as src, open(out, "w", newline="") as dst:
+        writer = csv.writer(dst)
+        writer.writerow(["path", "caption"])
+        for row in csv.DictReader(src):
+            name = Path(row["path"]).name
+            if name in have:
+                writer.writerow([f"flickr/{name}", row["caption"]])
+    return out
+
+
+_MODEL_FOLDERS: dict[tuple, Path] = {}
+
+
+def model_folder(shared: Path, tmp_path_factory, encoders: dict) -> Path:
+    """The browser tests' photos (20 Flickr + 8 ImageNet: fewer than UMAP's minimum, so a map is a
+    quick PCA) with their captions.csv, indexed with each of `encoders` ({model name: encoder});
+    built once per test session. Its indexes live in folder.parent / "index-home" (CLIPLAB_INDEX_HOME)."""
+    from cliplab.index import Collection
+
+    key = tuple(encoders)
+    if key not in _MODEL_FOLDERS:
+        root = tmp_path_factory.mktemp("models")
+        folder = photo_folder(shared, root / "Photos", flickr=20)
+        write_captions(shared, folder)
+        with _index_home(root / "index-home"):
+            for name, encoder in encoders.items():
+                with Collection(folder, model=name, loader=lambda spec, e=encoder: e) as col:
+                    col.update()
+        _MODEL_FOLDERS[key] = folder
+    return _MODEL_FOLDERS[key]
+
+
+@contextlib.contextmanager
+def _index_home(home: Path):
+    import os
+
+    old = os.environ.get("CLIPLAB_INDEX_HOME")
+    os.environ["CLIPLAB_INDEX_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CLIPLAB_INDEX_HOME", None)
+        else:
+            os.environ["CLIPLAB_INDEX_HOME"] = old
+
+
+@contextlib.contextmanager
+def model_server(folder: Path, encoders: dict, **settings):
+    """A live server on `folder` (built by `model_folder`) serving its first model's index, the
+    others a `model_source` away. The tests must keep CLIPLAB_INDEX_HOME on folder.parent / "index-home"
+    (the other models' indexes are found when first asked for)."""
+    from cliplab.serve import Settings, open_state
+
+    first = next(iter(encoders))
+    with _index_home(folder.parent / "index-home"):
+        state = open_state(
+            [folder],
+            model=first,
+            loader=lambda spec: encoders.get(spec) or encoders[first],
+            settings=Settings(**settings),
+        )
+    try:
+        with live_server(state) as url:
+            yield url
+    finally:
+        state.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -137,13 +212,34 @@ def assert_local(urls: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def checked_page(browser, width: int = 1280, height: int = 720):
+def checked_page(
+    browser,
+    width: int = 1280,
+    height: int = 720,
+    console: bool = False,
+    allow: tuple[str, ...] = (),
+    color_scheme: str = "light",
+    token: str | None = None,
+):
     """A fresh page (own storage), failing the test on any uncaught JavaScript error and on any
-    request that leaves this machine (the page must work offline)."""
-    context = browser.new_context(viewport={"width": width, "height": height})
+    request that leaves this machine (the page must work offline). `console`: also on any console
+    error (a failed request logs one) unless it contains one of `allow`. `token`: the page starts
+    with it remembered, as after answering the token prompt once."""
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme)
+    if token:
+        context.add_init_script(f"localStorage.setItem('cliplab_token', {token!r})")
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    if console:
+        pg.on(
+            "console",
+            lambda m: (
+                errors.append(f"console: {m.text}")
+                if m.type == "error" and not any(a in m.text for a in allow)
+                else None
+            ),
+        )
     requests = record_requests(pg)
     pg.set_default_timeout(30_000)
     yield pg

@@ -35,6 +35,7 @@ async function api(path, options = {}) {
     await askToken(state.token ? "That token was refused. Try again." : null);
     return api(path, options);
   }
+  if (options.raw && res.ok) return res;  // a download (text, bytes): the caller reads it
   const body = await res.json().catch(() => null);
   if (!res.ok) {
     const message = body && body.error ? body.error : `${res.status} ${res.statusText}`;
@@ -93,6 +94,30 @@ async function loadCollections() {
   renderStatus();
 }
 
+// the collection's served reports (`cliplab analyze` output), a menu in the top bar when there are any
+async function loadReports() {
+  let reports = [];
+  try {
+    reports = (await api("api/reports?" + new URLSearchParams({ collection: state.collection || "" }))).reports;
+  } catch (err) {
+    reports = [];  // a server without reports: no menu
+  }
+  $("reports-list").replaceChildren(...reports.map((r) => {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = r.url;
+    a.target = "_blank";
+    a.rel = "noopener";
+    a.textContent = r.title || r.name;
+    const small = document.createElement("small");
+    small.textContent = [r.name, r.created && r.created.slice(0, 16).replace("T", " ")].filter(Boolean).join(" · ");
+    a.append(small);
+    li.append(a);
+    return li;
+  }));
+  $("reports-menu").hidden = !reports.length;
+}
+
 function renderStatus() {
   const c = state.collections.find((x) => x.name === state.collection);
   if (!c) { $("status").textContent = "no collections"; return; }
@@ -113,7 +138,8 @@ function renderStatus() {
 // {text, image: File|null, likes: [{id, sign: "+"|"-", name, thumb}]}. The text and the chips make
 // one expression (`"beach" + like:12 - like:7`) that goes into the address with the filters.
 
-const FILTERS = ["after", "before", "type", "camera", "orientation", "has_gps", "under", "threshold", "mode", "sort"];
+const FILTERS = ["after", "before", "type", "camera", "orientation", "has_gps", "under", "threshold", "mode", "sort",
+  "cluster", "region", "map"];  // the last three: a selection on the Explore map (hidden inputs, shown as a chip)
 
 // split an expression into [sign, term] at " + " / " - " outside quotes (the server parses it for real)
 function splitTerms(expr) {
@@ -457,6 +483,12 @@ function renderChips() {
       startSearch({ ...state.query, image: null });
     }, true));
   }
+  const where = $("cluster").value ? `In cluster ${$("cluster").value}` : $("region").value ? "In the selected region" : "";
+  if (where) {
+    chips.push(chip(null, `${where} of the ${$("map").value || "collection's"} map`, "chip-map", () => {
+      setMapFilter(null);
+    }));
+  }
   for (const l of (q ? q.likes : [])) {
     const label = `${l.sign === "+" ? "More" : "Less"} like ${l.name}`;
     chips.push(chip(l.thumb, label, l.sign === "+" ? "chip-more" : "chip-less", () => {
@@ -471,10 +503,13 @@ function chip(src, label, kind, remove, objectUrl = false) {
   const el = document.createElement("span");
   el.className = `chip ${kind}`;
   el.setAttribute("role", "listitem");
-  const img = document.createElement("img");
-  img.src = src;
-  img.alt = "";
-  if (objectUrl) img.dataset.objectUrl = "1";
+  if (src) {  // the map filter's chip has no picture
+    const img = document.createElement("img");
+    img.src = src;
+    img.alt = "";
+    if (objectUrl) img.dataset.objectUrl = "1";
+    el.append(img);
+  }
   const text = document.createElement("span");
   text.textContent = label;
   const x = document.createElement("button");
@@ -483,8 +518,17 @@ function chip(src, label, kind, remove, objectUrl = false) {
   x.textContent = "×";
   x.setAttribute("aria-label", `Remove “${label}” from the query`);
   x.addEventListener("click", remove);
-  el.append(img, text, x);
+  el.append(text, x);
   return el;
+}
+
+// a cluster or region of a model's map as a search filter ({cluster | region, map}), or null to drop it
+function setMapFilter(filter) {
+  $("cluster").value = filter && filter.cluster != null ? String(filter.cluster) : "";
+  $("region").value = filter && filter.region ? filter.region : "";
+  $("map").value = filter ? filter.map || "" : "";
+  renderChips();
+  redoSearch();
 }
 
 function updateFolderHints(results) {
@@ -513,7 +557,7 @@ function searchImage(file) {
 function redoSearch() {
   renderFiltersClear();
   if (state.query) startSearch(state.query);
-  else rememberQuery(true);
+  else { rememberQuery(true); renderChips(); }
 }
 
 // ---------- lightbox ----------
@@ -668,10 +712,12 @@ function showTab(panelId) {
     tab.setAttribute("aria-selected", String(on));
     $(tab.dataset.panel).hidden = !on;
   }
+  document.dispatchEvent(new CustomEvent("cliplab:tab", { detail: panelId }));  // compare.js, explore.js
 }
 
 function currentTab() {
-  return $("panel-classify").hidden ? "search" : "classify";
+  const tab = document.querySelector('.tab[aria-selected="true"]');
+  return tab ? tab.dataset.panel.replace("panel-", "") : "search";
 }
 
 function wireDragAndDrop() {
@@ -721,7 +767,10 @@ function wireControls() {
     renderStatus();
     if (state.query) state.query = { ...state.query, likes: [] };  // ids belong to one collection
     await loadFacets();
-    redoSearch();
+    loadReports();
+    if ($("cluster").value || $("region").value) setMapFilter(null);  // a map belongs to one collection
+    else redoSearch();
+    document.dispatchEvent(new CustomEvent("cliplab:collection"));
   });
   window.addEventListener("popstate", async () => {
     const collection = new URLSearchParams(location.search).get("collection");
@@ -770,12 +819,17 @@ async function start() {
     state.collection = params.get("collection");
     await loadCollections();
     await loadFacets();
+    loadReports();
     setInterval(() => { if (!document.hidden) loadCollections().catch(() => {}); }, 15000);
     restoreFromAddress();
     if (!params.get("q")) $("q").focus();
+    document.dispatchEvent(new CustomEvent("cliplab:ready"));  // the other views start from the address
   } catch (err) {
     showError(err);
   }
 }
+
+// what compare.js and explore.js share with this file (plain scripts, no modules: no build step)
+window.cliplab = { api, showError, clearError, state, showTab, setMapFilter, thumbUrl, $ };
 
 start();

@@ -1,0 +1,252 @@
+"""Compare models on one collection: one query → one column per model (`/api/compare`), a photo's
+rank under each model (`/api/compare/ranks`), and the retrieval evaluation on the folder's captions
+(`/api/compare/eval`). The work is the library's (`cliplab.search.compare`, `cliplab.eval.collection`);
+here requests are parsed and every answer speaks the served collection's ids: another model's index
+has ids of its own, so its hits are matched by path (`ServerState.model_source`). Handlers are plain
+`def` (or hand their work to the thread pool): model calls and SQLite reads block.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from cliplab.serve.deps import base_url, get_state
+from cliplab.serve.library_search import FILTER_PARAMS, filters_of
+from cliplab.serve.query import ApiError, NotFound, clamp_count, optional_float, parse_id
+from cliplab.serve.routes_clip import image_url, json_body, read_json
+from cliplab.serve.state import ServerState
+
+router = APIRouter(prefix="/api", tags=["compare"])
+# /api/compare/eval answers, per (index, its generation, captions file size and mtime): a page asks again
+# and again, and encoding thousands of captions takes seconds; a changed index or captions file misses
+_EVALS: OrderedDict = OrderedDict()
+_EVALS_LOCK = threading.Lock()
+EVALS_KEPT = 32
+FIELDS = ("collection", "q", "models", "n", "threshold", "under", "glob", "mode", *FILTER_PARAMS)
+COMPARE_BODY = {
+    "type": "object",
+    "properties": {
+        "q": {"type": "string", "description": 'words or an expression: "beach" + "sunset" - like:12'},
+        "models": {"type": "array", "items": {"type": "string"}},
+        "n": {"type": "integer"},
+        "threshold": {"type": "number"},
+        **{k: {"type": "string"} for k in ("collection", "under", "glob", "mode", *FILTER_PARAMS)},
+    },
+}
+
+
+def _models(state: ServerState, src, asked: Any) -> list[str]:
+    """The models asked for (a list, or "a,b" as in a URL), else every model of the collection."""
+    from cliplab.search.compare import MAX_MODELS
+
+    if asked in (None, "", []):
+        return state.models(src)[:MAX_MODELS]
+    if isinstance(asked, str):
+        asked = [m.strip() for m in asked.split(",")]
+    if not isinstance(asked, list) or not all(isinstance(m, str) and m.strip() for m in asked):
+        raise ApiError('models must be model names, as a list or comma-separated: "lite,conse"')
+    names = list(dict.fromkeys(m.strip() for m in asked))
+    if len(names) > MAX_MODELS:
+        raise ApiError(f"{len(names)} models to compare: at most {MAX_MODELS}")
+    return names
+
+
+def _sources(state: ServerState, src, models: list[str]) -> list:
+    if src.kind != "folder":
+        raise ApiError(
+            f"collection {src.name!r} is an index built from embeddings: it has one model, nothing to compare"
+        )
+    sources = [state.model_source(src, m) for m in models]  # NotFound names the models it has
+    for s in sources:
+        state.encoder_for(s)  # loaded once, checked against its index
+    return sources
+
+
+def _terms(q: Any) -> list:
+    from cliplab.search.expression import parse
+
+    if not isinstance(q, str) or not q.strip():
+        raise ApiError('q must be a non-empty query: words, or an expression like "beach" + "sunset" - like:12')
+    return parse(q)  # a server takes no image paths: text and like:ID terms
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ApiError(f"{name} must be a string")
+    return value
+
+
+def run_compare(state: ServerState, base: str, p: dict) -> dict:
+    """One query, a column per model: rows like /api/search's, each marked `only_here`; `missing`:
+    hits the served index lacks (left out); `agreement`: overlap@k, Spearman ρ, Kendall τ per pair."""
+    from cliplab.search.compare import compare
+
+    t0 = time.perf_counter()
+    src = state.source(p.get("collection"))
+    models = _models(state, src, p.get("models"))
+    terms = _terms(p.get("q"))
+    k = clamp_count(p.get("n"), "n", default=20)
+    under, glob = _text(p.get("under"), "under"), _text(p.get("glob"), "glob")
+    if under and (".." in under.replace("\\", "/").split("/") or under.startswith("/")):
+        raise ApiError("under must be a sub-folder of the collection (relative, without '..')")
+    sources = _sources(state, src, models)
+    by_col = {id(s.collection): s for s in sources}
+
+    def search(col, terms, k, **kw):  # through each source: it refreshes its index and holds its read lock
+        return by_col[id(col)].run(terms, k, **kw)
+
+    result = compare(
+        [s.collection for s in sources],
+        terms,
+        k,
+        optional_float(p.get("threshold"), "threshold"),
+        under,
+        glob,
+        filters_of(p),
+        _text(p.get("mode"), "mode"),
+        reference=src.collection,
+        names=models,
+        search=search,
+    )
+    out = result.as_dict()
+    items = src.items([r["id"] for col in out["models"] for r in col["results"]])
+    for col in out["models"]:
+        col["results"] = [_row(base, src, r, items.get(r["id"])) for r in col["results"] if r["id"] in items]
+    return {
+        "collection": src.name,
+        "query": p["q"],
+        "mode": p.get("mode") or "semantic",
+        **out,
+        "took_ms": round((time.perf_counter() - t0) * 1000, 2),
+    }
+
+
+def _row(base: str, src, row: dict, item) -> dict:
+    url = {"url": image_url(base, src.name, item), "thumb_url": image_url(base, src.name, item, "thumb")}
+    return {**row, "caption": item.caption, **url}
+
+
+@router.get("/compare")
+def compare_get(
+    request: Request,
+    collection: str | None = None,
+    q: str | None = None,
+    models: str | None = None,
+    n: str | None = None,
+    threshold: str | None = None,
+    under: str | None = None,
+    glob: str | None = None,
+    mode: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    type: str | None = None,  # noqa: A002 (the CLI's --type)
+    camera: str | None = None,
+    min_width: str | None = None,
+    min_height: str | None = None,
+    orientation: str | None = None,
+    has_gps: str | None = None,
+    state: ServerState = Depends(get_state),
+) -> dict:
+    """One query (`q`: words or an expression) → one column per model (`models=a,b[,c]`, default:
+    every model that indexed the collection's folder, at most 4), with the agreement figures.
+    Filters and `mode` as in /api/search (default semantic)."""
+    p = {k: v for k, v in locals().items() if k in FIELDS}
+    return run_compare(state, base_url(request), p)
+
+
+@router.post("/compare", openapi_extra=json_body(COMPARE_BODY))
+async def compare_post(request: Request, state: ServerState = Depends(get_state)) -> dict:
+    """The GET's fields as a JSON body (`models` may be a list)."""
+    body = await read_json(request, 1024 * 1024)
+    if not isinstance(body, dict):
+        raise ApiError('the body must be a JSON object like {"q": "a beach", "models": ["lite", "conse"]}')
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise ApiError(f"unknown field {unknown[0]!r} (fields: {', '.join(FIELDS)})")
+    return await run_in_threadpool(run_compare, state, base_url(request), body)
+
+
+@router.get("/compare/ranks")
+def compare_ranks(
+    collection: str | None = None,
+    q: str | None = None,
+    id: str | None = None,  # noqa: A002 (the photo's id, as in /image/{collection}/{id})
+    models: str | None = None,
+    state: ServerState = Depends(get_state),
+) -> dict:
+    """Where one photo (`id`) ranks for `q` under each model, over the whole collection (1-based;
+    null when a model's index lacks it). Semantic: by cosine."""
+    from cliplab.search.compare import ranks
+
+    src = state.source(collection)
+    names = _models(state, src, models)
+    terms = _terms(q)
+    fid = parse_id(id)
+    if fid is None:
+        raise ApiError(f"id must be an image id (a whole number), not {id!r}")
+    path = src.items([fid]).get(fid)
+    if path is None:
+        raise NotFound(f"no indexed image with id {id!r} in collection {src.name!r}")
+    sources = _sources(state, src, names)
+    got = ranks([s.collection for s in sources], terms, [path.path], reference=src.collection, names=names)
+    return {"id": fid, "path": path.path, "ranks": got[path.path]}
+
+
+@router.get("/compare/eval")
+def compare_eval(
+    collection: str | None = None, models: str | None = None, state: ServerState = Depends(get_state)
+) -> dict:
+    """Text→image and image→text R@1/5/10 of each model on the folder's captions (a captions.csv /
+    captions.jsonl in the folder, or .txt beside the photos), from the vectors each index holds."""
+    from cliplab.eval.collection import NoCaptionsError, evaluate_collection, folder_captions
+
+    src = state.source(collection)
+    names = _models(state, src, models)
+    sources = _sources(state, src, names)
+    rows = []
+    for name, s in zip(names, sources):
+        try:
+            captions = folder_captions(s.collection)
+        except NoCaptionsError as e:
+            raise NotFound(str(e)) from None
+        key = _eval_key(s.collection, captions[0])
+        got = _EVALS.get(key) if key else None
+        if got is None:
+            got = evaluate_collection(s.collection, encoder=state.encoder_for(s).encoder, captions=captions)
+            _keep(key, got)
+        rows.append({**got, "model": name})
+    first = rows[0]
+    return {
+        "collection": src.name,
+        "captions": first["captions"],
+        "images": first["images"],
+        "captions_count": first["captions_count"],
+        "models": rows,
+    }
+
+
+def _eval_key(col, source: str) -> tuple | None:
+    """None for sidecar captions: a .txt changed beside a photo leaves no trace in the index."""
+    from cliplab.eval.collection import CAPTION_FILES
+
+    if source not in CAPTION_FILES:
+        return None
+    st = (col.folder / source).stat()
+    return (str(col.index_dir), col.catalog.gen, source, st.st_size, st.st_mtime_ns)
+
+
+def _keep(key: tuple | None, value: dict) -> None:
+    if key is None:
+        return
+    with _EVALS_LOCK:
+        _EVALS[key] = value
+        while len(_EVALS) > EVALS_KEPT:
+            _EVALS.popitem(last=False)
