@@ -11,7 +11,7 @@ Names are imported lazily so that `import cliplab` (and every CLI start) does no
 
 from cliplab.lazy import lazy_getattr
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 _EXPORTS = {
     "Classification": "cliplab.api",

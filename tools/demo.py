@@ -3,7 +3,8 @@
 1. zero-shot classify a few ImageNet sample photos against a small label set;
 2. index the 1,000 Flickr8k sample photos (incremental: a second run does no model work) and
    search them by text and by example image;
-3. index them with a second model (`conse`) too and compare the two models on one query;
+3. index them with two more models (`conse`, and the seed's Pre-CLIP baseline `preclip`) and compare
+   the three on one query;
 4. explore the folder: its photos in clusters named by zero-shot (the map is cached with the index).
 """
 
@@ -58,8 +59,8 @@ def main() -> int:
     for q in QUERIES:
         run(["search", q, "--dir", photos, "-k", "3"])
     run(["search", "--image", os.path.join(photos, sorted(os.listdir(photos))[0]), "--dir", photos, "-k", "3"])
-    run(["index", photos, "--model", "conse"])  # one index per model of the same folder
-    run(["search", QUERIES[0], "--dir", photos, "--model", "lite", "--model", "conse", "-k", "5"])
+    run(["index", photos, "--model", "conse", "--model", "preclip"])  # one index per model of the same folder
+    run(["search", QUERIES[0], "--dir", photos, "--model", "lite", "--model", "conse", "--model", "preclip", "-k", "5"])
     run(["explore", photos])
     return 0
 
