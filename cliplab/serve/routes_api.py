@@ -101,6 +101,7 @@ def run_search(
         matches = search(src, vector, count, skip, cut, under or None, glob or None, exclude)
     items = src.items([m.id for m in matches])
     read = ocr_texts(src.collection.catalog, [m.id for m in matches]) if src.kind == "folder" else {}
+    dated = _dates(src, [m.id for m in matches])
     results = []
     for rank, m in enumerate(matches, start=skip + 1):
         item = items.get(m.id)
@@ -118,6 +119,7 @@ def run_search(
                 "thumb_url": image_url(base, src.name, item, "thumb"),
                 **_video_fields(m),
                 **({"ocr": read[m.id]} if m.id in read else {}),  # text in the image (index --ocr)
+                **dated.get(m.id, {}),
             }
         )
     if ran and not results and not skip:
@@ -130,6 +132,17 @@ def run_search(
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),
         "results": results,
     }
+
+
+def _dates(src, ids: list[int]) -> dict[int, dict]:
+    """id → {"taken": ISO date, "taken_from": "DateTimeOriginal" | … | "mtime"}: the date the date
+    sort orders by, and where it came from (a folder's photos; an embeddings index has none)."""
+    if src.kind != "folder" or not ids:
+        return {}
+    from cliplab.index.photos import get
+
+    meta = get(src.collection.catalog, ids)
+    return {i: {"taken": m["taken_at"], "taken_from": m["taken_from"]} for i, m in meta.items() if m.get("taken_at")}
 
 
 def _video_fields(m) -> dict:

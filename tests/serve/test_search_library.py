@@ -56,3 +56,24 @@ def test_facets(client, pics):
     assert sum(y["count"] for y in body["years"]) == 5  # no EXIF here: the files' mtimes
     assert body["cameras"] == [] and body["with_gps"] == 0 and body["orientations"] == {"landscape": 5}
     assert client.get("/api/facets", params={"collection": "nope"}).status_code == 404
+
+
+def test_results_carry_the_date_the_date_sort_orders_by(tmp_path):
+    """Each result of a folder's search says when the photo was taken and from where (EXIF here), so
+    the page can show the dates of a date-sorted list; newest first means `taken` descending."""
+    from fastapi.testclient import TestClient
+
+    from cliplab.serve import Settings, create_app, open_state
+    from tests.index.helpers import make_dated_folder
+    from tests.serve.conftest import toy_loader
+
+    folder = make_dated_folder(tmp_path / "dated", n=12)
+    state = open_state([folder], model="toy", loader=toy_loader, settings=Settings(allowed_hosts=["testserver"]))
+    with TestClient(create_app(state)) as client:
+        rows = client.get("/api/search", params={"q": "a photo", "sort": "-date", "n": 12}).json()["results"]
+        plain = client.get("/api/search", params={"q": "a photo", "n": 3}).json()["results"]
+    state.close()
+    taken = [r["taken"] for r in rows]
+    assert rows and taken == sorted(taken, reverse=True) and taken[0].startswith("2020-12-15")
+    assert {r["taken_from"] for r in rows} == {"DateTimeOriginal"}
+    assert all(r["taken"][:4] in ("2017", "2018", "2019", "2020") for r in plain)  # not only in date sort
