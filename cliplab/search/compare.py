@@ -5,7 +5,8 @@ own catalog ids, so photos are matched **by path**. One collection is the *refer
 the one a server serves): `like:ID` terms name its ids, and every hit is given its id (a hit whose
 photo the reference index lacks counts as missing). Texts are encoded by each model itself; an image
 file is encoded by each model (or its stored vector reused); an image that came as a vector (a
-server's upload) belongs to one model and is refused for the others.
+server's upload) belongs to one model: the caller passes each model's own vector of it
+(`image_vectors`), else it is refused for the others.
 
 A comparison defaults to semantic search: the keyword half of hybrid search is the same for every
 model, so it would only blur how the models differ. Agreement: `cliplab.eval.agreement`.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -83,10 +84,14 @@ def _relpath(hit) -> str:
     return getattr(hit, "relpath", None) or hit.path
 
 
-def terms_for(reference, col, terms: Sequence[Term]) -> list[Term]:
+def terms_for(reference, col, terms: Sequence[Term], image_vector=None) -> list[Term]:
     """`terms` as `col`'s model must run them: texts without a vector (each model encodes its own),
-    `like:ID` of the reference turned into `col`'s id of the same photo (by path)."""
+    `like:ID` of the reference turned into `col`'s id of the same photo (by path), and the image
+    that came as a vector given `image_vector`, `col`'s model's own vector of it."""
     check(terms)
+    sent = [t for t in terms if t.kind == "image" and t.vector is not None]
+    if image_vector is not None and len(sent) != 1:
+        raise QueryError(f"one model's vector of the image, but {len(sent)} images sent as vectors in the query")
     out = []
     for t in terms:
         if t.kind == "text":
@@ -102,6 +107,8 @@ def terms_for(reference, col, terms: Sequence[Term]) -> list[Term]:
                     f"run cliplab index {col.folder} --model {col.model}"
                 )
             out.append(replace(t, value=str(other), vector=None))
+        elif t.kind == "image" and t.vector is not None and image_vector is not None:
+            out.append(replace(t, vector=np.asarray(image_vector, np.float32)))
         elif t.kind == "image" and t.vector is not None and col is not reference:
             raise QueryError(
                 f"{t.value}: an image sent as a vector belongs to one model; give the image file to compare"
@@ -137,6 +144,7 @@ def compare(
     reference=None,
     names: Sequence[str] | None = None,
     search: Callable | None = None,
+    image_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> Comparison:
     """Run `terms` on each model's `Collection` of one folder (`cliplab.search.run`, `mode` default
     semantic) → one column per model, which photos only one column holds, and the agreement figures
@@ -144,7 +152,9 @@ def compare(
 
     reference: the collection whose ids `like:ID` uses and the rows carry (default: the first).
     search(col, terms, k, **filters) → hits: how each collection is searched (a server passes its
-    sources' locked `run`); default `cliplab.search.run`."""
+    sources' locked `run`); default `cliplab.search.run`.
+    image_vectors: model name → that model's vector of the query's one image sent as a vector (an
+    upload each model encoded with its own image tower)."""
     from cliplab.search.query import run
 
     t0 = time.perf_counter()
@@ -155,7 +165,8 @@ def compare(
     columns = []
     for col, name in zip(collections, names):
         t1 = time.perf_counter()
-        hits = list(search(col, terms_for(reference, col, terms), k, **kw))[:k]
+        own = _image_vector(image_vectors, name)
+        hits = list(search(col, terms_for(reference, col, terms, own), k, **kw))[:k]
         ms = round((time.perf_counter() - t1) * 1000, 2)
         columns.append(Column(name, hits, [_relpath(h) for h in hits], {}, took_ms=ms))
     ids = reference.catalog.ids_of([p for c in columns for p in c.paths])
@@ -167,13 +178,26 @@ def compare(
     return Comparison(columns, agree, k, round((time.perf_counter() - t0) * 1000, 2))
 
 
+def _image_vector(image_vectors: Mapping[str, np.ndarray] | None, name: str):
+    if image_vectors is None:
+        return None
+    if name not in image_vectors:
+        raise CliplabError(f"no {name} vector of the query's image: each model encodes the image itself")
+    return image_vectors[name]
+
+
 def ranks(
-    collections: Sequence, terms: Sequence[Term], paths: Sequence[str], reference=None, names=None
+    collections: Sequence,
+    terms: Sequence[Term],
+    paths: Sequence[str],
+    reference=None,
+    names=None,
+    image_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, list[dict]]:
     """Each photo's place under each model for `terms`, over the whole collection (exact: every stored
     vector is scored; semantic, by cosine): path → [{"model", "rank" (1-based; ties share the better
     rank), "score", "of" (photos ranked)}]. A photo a model's index lacks, or one the query names
-    itself (like:ID, an image file), has rank and score None."""
+    itself (like:ID, an image file), has rank and score None. image_vectors: as in `compare`."""
     from cliplab.index.migrate import FRAME_ID_BASE
     from cliplab.search.query import query_vector
 
@@ -181,7 +205,7 @@ def ranks(
     reference = collections[0] if reference is None else reference
     out: dict[str, list[dict]] = {p: [] for p in paths}
     for col, name in zip(collections, names):
-        vec, exclude, _ = query_vector(col, terms_for(reference, col, terms))
+        vec, exclude, _ = query_vector(col, terms_for(reference, col, terms, _image_vector(image_vectors, name)))
         ids, vecs = col.catalog.vectors()
         keep = (ids < FRAME_ID_BASE) & ~np.isin(ids, np.asarray(exclude, np.int64))  # a video once, by its poster
         ids, scores = ids[keep], vecs[keep] @ vec

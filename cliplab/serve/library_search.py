@@ -62,7 +62,7 @@ def _flag(value: Any, name: str) -> bool:
     raise ApiError(f"{name} is true or false, not {value!r}")
 
 
-def _text(value: Any, name: str) -> str | None:
+def text_param(value: Any, name: str) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
@@ -98,13 +98,13 @@ def filters_of(params: dict):
     from cliplab.index.filters import make_filters
 
     return make_filters(
-        after=_text(params.get("after"), "after"),
-        before=_text(params.get("before"), "before"),
-        types=_text(params.get("type"), "type"),
-        camera=_text(params.get("camera"), "camera"),
+        after=text_param(params.get("after"), "after"),
+        before=text_param(params.get("before"), "before"),
+        types=text_param(params.get("type"), "type"),
+        camera=text_param(params.get("camera"), "camera"),
         min_width=_int(params.get("min_width"), "min_width"),
         min_height=_int(params.get("min_height"), "min_height"),
-        orientation=_text(params.get("orientation"), "orientation"),
+        orientation=text_param(params.get("orientation"), "orientation"),
         has_gps=_flag(params.get("has_gps"), "has_gps"),
     )
 
@@ -120,7 +120,7 @@ def with_selection(state, src, params: dict, filters):
         return filters
     from cliplab.serve.maps import selection_ids
 
-    ids, what = selection_ids(state, src, _text(model, "map"), cluster, region)
+    ids, what = selection_ids(state, src, text_param(model, "map"), cluster, region)
     return replace(filters, ids=tuple(int(i) for i in ids), text={**filters.text, "selection": what})
 
 
@@ -185,7 +185,7 @@ def _with_text_vectors(state, src, terms: list, lang=None) -> list:
     from dataclasses import replace
 
     shared = state.encoder_for(src)
-    if lang := _text(lang, "lang"):
+    if lang := text_param(lang, "lang"):
         from cliplab.models.language import in_language
 
         reader, key = in_language(shared.encoder, lang), f"{shared.spec}|{lang.strip()}"
@@ -224,7 +224,7 @@ def run(state, src, params: dict, want: int, threshold, under, glob, terms: list
         terms = parse(q)  # no image paths on a server: text and like:ID terms
     terms = _with_text_vectors(state, src, terms, params.get("lang"))
     filters = with_selection(state, src, params, filters_of(params))
-    mode, sort = _text(params.get("mode"), "mode"), _text(params.get("sort"), "sort") or "relevance"
+    mode, sort = text_param(params.get("mode"), "mode"), text_param(params.get("sort"), "sort") or "relevance"
     if src.kind != "folder" and mode not in (None, "semantic"):  # keyword, hybrid (or a typo: the library says)
         return _captions(src, terms, want, threshold, under, glob, filters, mode, sort)
     if src.kind != "folder":

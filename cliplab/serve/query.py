@@ -27,6 +27,12 @@ MAX_RESULTS = 1000
 MAX_OFFSET = 100_000  # paging deeper than this is not browsing any more
 
 
+def check_under(under: str | None) -> None:
+    """`under` names a sub-folder of the collection: relative, never climbing out of it."""
+    if under and (".." in under.replace("\\", "/").split("/") or under.startswith("/")):
+        raise ApiError("under must be a sub-folder of the collection (relative, without '..')")
+
+
 def clamp_count(value: Any, name: str = "num_images", default: int = 20) -> int:
     """An int in 1..MAX_RESULTS: 0 → 1, above → MAX_RESULTS, negative or not a number → 400."""
     if value is None or value == "":
@@ -203,8 +209,7 @@ def search(
     if not 0 <= offset <= MAX_OFFSET:
         raise ApiError(f"offset must be between 0 and {MAX_OFFSET}")
     want = offset + n
-    if under is not None and (".." in under.replace("\\", "/").split("/") or under.startswith("/")):
-        raise ApiError("under must be a sub-folder of the collection (relative, without '..')")
+    check_under(under)
     if not deduplicate:
         return src.search(vector, want, threshold, under, glob, exclude)[offset : offset + n]
     # duplicates thin the list: ask for more, then keep the best of each group

@@ -23,6 +23,7 @@ from cliplab.serve.query import (
     MAX_OFFSET,
     ApiError,
     TooLarge,
+    check_under,
     clamp_count,
     decode_base64,
     encode_upload,
@@ -90,8 +91,7 @@ def run_search(
             raise ApiError("give one query, q or like, not both (an expression takes like:ID as a term)")
         if skip > MAX_OFFSET:
             raise ApiError(f"offset must be between 0 and {MAX_OFFSET}")
-        if under and (".." in under.replace("\\", "/").split("/") or under.startswith("/")):
-            raise ApiError("under must be a sub-folder of the collection (relative, without '..')")
+        check_under(under)
         if terms is not None:
             terms = terms_of_json(terms, lambda data, name: _encode_base64(state, src, data, name))
         found, ran = run_library_search(state, src, extra or {}, skip + count, cut, under or None, glob or None, terms)

@@ -1,6 +1,7 @@
 """Compare models on one collection: one query → one column per model (`/api/compare`), a photo's
 rank under each model (`/api/compare/ranks`), and the retrieval evaluation on the folder's captions
-(`/api/compare/eval`). The work is the library's (`cliplab.search.compare`, `cliplab.eval.collection`);
+(`/api/compare/eval`). A POSTed image is encoded by every model with its own image tower (in memory,
+through the server's upload checks and pixel budget). The work is the library's (`cliplab.search.compare`, `cliplab.eval.collection`);
 here requests are parsed and every answer speaks the served collection's ids: another model's index
 has ids of its own, so its hits are matched by path (`ServerState.model_source`). Handlers are plain
 `def` (or hand their work to the thread pool): model calls and SQLite reads block.
@@ -17,8 +18,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from cliplab.serve.deps import base_url, get_state
-from cliplab.serve.library_search import FILTER_PARAMS, filters_of
-from cliplab.serve.query import ApiError, NotFound, clamp_count, optional_float, parse_id
+from cliplab.serve.library_search import FILTER_PARAMS, filters_of, text_param
+from cliplab.serve.query import ApiError, NotFound, check_under, clamp_count, optional_float, parse_id
 from cliplab.serve.routes_clip import image_url, json_body, read_json
 from cliplab.serve.state import ServerState
 
@@ -29,10 +30,13 @@ _EVALS: OrderedDict = OrderedDict()
 _EVALS_LOCK = threading.Lock()
 EVALS_KEPT = 32
 FIELDS = ("collection", "q", "models", "n", "threshold", "under", "glob", "mode", *FILTER_PARAMS)
+IMAGE_FIELDS = ("image", "image_name")  # POST only: an address cannot carry an image
 COMPARE_BODY = {
     "type": "object",
     "properties": {
         "q": {"type": "string", "description": 'words or an expression: "beach" + "sunset" - like:12'},
+        "image": {"type": "string", "description": "an image file as base64 (a data: URL too): one more term"},
+        "image_name": {"type": "string"},
         "models": {"type": "array", "items": {"type": "string"}},
         "n": {"type": "integer"},
         "threshold": {"type": "number"},
@@ -68,36 +72,57 @@ def _sources(state: ServerState, src, models: list[str]) -> list:
     return sources
 
 
-def _terms(q: Any) -> list:
+def _terms(q: Any, image: bool = False) -> list:
     from cliplab.search.expression import parse
 
+    if image and q in (None, ""):
+        return []  # the image alone
     if not isinstance(q, str) or not q.strip():
         raise ApiError('q must be a non-empty query: words, or an expression like "beach" + "sunset" - like:12')
     return parse(q)  # a server takes no image paths: text and like:ID terms
 
 
-def _text(value: Any, name: str) -> str | None:
-    if value in (None, ""):
+def _image(state: ServerState, p: dict) -> tuple[bytes, str] | None:
+    """The POSTed image's bytes (400 bad base64, 413 too large) and its name, or None."""
+    from cliplab.serve.query import decode_base64
+
+    if p.get("image") in (None, ""):
+        if p.get("image_name") not in (None, ""):
+            raise ApiError("image_name without an image")
         return None
-    if not isinstance(value, str):
-        raise ApiError(f"{name} must be a string")
-    return value
+    name = text_param(p.get("image_name"), "image_name") or "image"
+    return decode_base64(p["image"], state.settings.max_upload_bytes), name[:200]
+
+
+def _image_vectors(state: ServerState, sources: list, models: list[str], raw: bytes, name: str) -> dict:
+    """Model → its own vector of the upload: each model's image tower (checks and budget as in search)."""
+    from cliplab.serve.query import encode_upload
+
+    return {m: encode_upload(state, state.encoder_for(s), raw, name) for m, s in zip(models, sources)}
 
 
 def run_compare(state: ServerState, base: str, p: dict) -> dict:
     """One query, a column per model: rows like /api/search's, each marked `only_here`; `missing`:
-    hits the served index lacks (left out); `agreement`: overlap@k, Spearman ρ, Kendall τ per pair."""
-    from cliplab.search.compare import compare
+    hits the served index lacks (left out); `agreement`: overlap@k, Spearman ρ, Kendall τ per pair.
+    With an image (POST): `ranks`, every listed photo's rank under each model (the page cannot send
+    the image again to /api/compare/ranks)."""
+    from cliplab.search.compare import compare, ranks
+    from cliplab.search.expression import Term, check
 
     t0 = time.perf_counter()
     src = state.source(p.get("collection"))
     models = _models(state, src, p.get("models"))
-    terms = _terms(p.get("q"))
+    image = _image(state, p)
+    terms = _terms(p.get("q"), image is not None)
     k = clamp_count(p.get("n"), "n", default=20)
-    under, glob = _text(p.get("under"), "under"), _text(p.get("glob"), "glob")
-    if under and (".." in under.replace("\\", "/").split("/") or under.startswith("/")):
-        raise ApiError("under must be a sub-folder of the collection (relative, without '..')")
+    under, glob = text_param(p.get("under"), "under"), text_param(p.get("glob"), "glob")
+    check_under(under)
     sources = _sources(state, src, models)
+    vectors = None
+    if image is not None:
+        vectors = _image_vectors(state, sources, models, *image)
+        terms = [*terms, Term("image", image[1], 1.0, vectors[models[0]])]  # each column: its model's vector
+        check(terms)
     by_col = {id(s.collection): s for s in sources}
 
     def search(col, terms, k, **kw):  # through each source: it refreshes its index and holds its read lock
@@ -111,20 +136,31 @@ def run_compare(state: ServerState, base: str, p: dict) -> dict:
         under,
         glob,
         filters_of(p),
-        _text(p.get("mode"), "mode"),
+        text_param(p.get("mode"), "mode"),
         reference=src.collection,
         names=models,
         search=search,
+        image_vectors=vectors,
     )
     out = result.as_dict()
     items = src.items([r["id"] for col in out["models"] for r in col["results"]])
     for col in out["models"]:
         col["results"] = [_row(base, src, r, items.get(r["id"])) for r in col["results"] if r["id"] in items]
+    extra = {}
+    if image is not None:
+        paths = list(dict.fromkeys(r["path"] for col in out["models"] for r in col["results"]))
+        collections = [s.collection for s in sources]
+        got = ranks(collections, terms, paths, reference=src.collection, names=models, image_vectors=vectors)
+        extra = {"image": image[1], "ranks": got}
+    query = p.get("q") or ""
+    if image is not None:
+        query = f"{query} + {image[1]}" if query else image[1]
     return {
         "collection": src.name,
-        "query": p["q"],
+        "query": query,
         "mode": p.get("mode") or "semantic",
         **out,
+        **extra,
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),
     }
 
@@ -164,13 +200,14 @@ def compare_get(
 
 @router.post("/compare", openapi_extra=json_body(COMPARE_BODY))
 async def compare_post(request: Request, state: ServerState = Depends(get_state)) -> dict:
-    """The GET's fields as a JSON body (`models` may be a list)."""
-    body = await read_json(request, 1024 * 1024)
+    """The GET's fields as a JSON body (`models` may be a list), and `image` (base64 or a data: URL,
+    `image_name` optional): alone or with `q`, one more term that every model encodes itself."""
+    body = await read_json(request, state.settings.max_upload_bytes * 4 // 3 + 1024 * 1024)
     if not isinstance(body, dict):
         raise ApiError('the body must be a JSON object like {"q": "a beach", "models": ["lite", "conse"]}')
-    unknown = sorted(set(body) - set(FIELDS))
+    unknown = sorted(set(body) - set(FIELDS) - set(IMAGE_FIELDS))
     if unknown:
-        raise ApiError(f"unknown field {unknown[0]!r} (fields: {', '.join(FIELDS)})")
+        raise ApiError(f"unknown field {unknown[0]!r} (fields: {', '.join(FIELDS + IMAGE_FIELDS)})")
     return await run_in_threadpool(run_compare, state, base_url(request), body)
 
 

@@ -76,3 +76,27 @@ def test_refusals(cols, tmp_path):
         compare(cols * 3, parse("red"), names=list("abcdef"))
     with pytest.raises(CliplabError, match="has no toy3 index; run cliplab index"):
         open_models(cols[0].folder, ["toy", "toy3"], loader=loader)
+
+
+def test_an_uploaded_image_is_each_models_own_vector(cols):
+    """An image sent as a vector belongs to one model: with every model's vector of it (image_vectors)
+    each column searches by its own; without them, the others refuse it."""
+    from PIL import Image
+
+    from cliplab.search import Term
+
+    toy, toy2 = cols
+    red = Image.new("RGB", (40, 30), COLOURS["red.jpg"])
+    vectors = {"toy": ToyEncoder().encode_images([red])[0], "toy2": SwappedToy().encode_images([red])[0]}
+    terms = [Term("image", "upload.png", 1.0, vectors["toy"])]
+    got = compare(cols, terms, k=2, image_vectors=vectors)
+    assert [c.paths[0] for c in got.columns] == ["red.jpg", "red.jpg"]
+    assert all(c.hits[0].score == pytest.approx(1.0, abs=1e-4) for c in got.columns)
+    out = ranks(cols, terms, ["red.jpg", "blue.jpg"], image_vectors=vectors)
+    assert [r["rank"] for r in out["red.jpg"]] == [1, 1] and [r["of"] for r in out["red.jpg"]] == [4, 5]
+    with pytest.raises(QueryError, match="belongs to one model"):
+        compare(cols, terms, k=2)
+    with pytest.raises(CliplabError, match="no toy2 vector"):
+        compare(cols, terms, k=2, image_vectors={"toy": vectors["toy"]})
+    with pytest.raises(QueryError, match="2 images sent as vectors"):
+        compare(cols, terms * 2, k=2, image_vectors=vectors)

@@ -25,10 +25,29 @@ def toy_loader(spec: str) -> ToyEncoder:
 
 
 @pytest.fixture(autouse=True)
-def index_home(tmp_path, monkeypatch):
-    home = tmp_path / "index-home"
+def index_home(request, tmp_path, monkeypatch):
+    """A fresh index home per test, but for the browser tests' shared photos (their indexes live
+    beside them: a fresh home would hide the conse index)."""
+    if "lite_conse_photos" in request.fixturenames:
+        home = request.getfixturevalue("lite_conse_photos").parent / "index-home"
+    else:
+        home = tmp_path / "index-home"
     monkeypatch.setenv("CLIPLAB_INDEX_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="module")
+def lite_conse(lite_encoder, conse_encoder):
+    """The browser tests' two models, by name."""
+    return {"lite": lite_encoder, "conse": conse_encoder}
+
+
+@pytest.fixture(scope="module")
+def lite_conse_photos(shared, tmp_path_factory, lite_conse):
+    """28 real photos with captions, indexed with lite and conse (once per session)."""
+    from tests.serve.browser_helpers import model_folder
+
+    return model_folder(shared, tmp_path_factory, lite_conse)
 
 
 def make_pics(folder: Path) -> Path:

@@ -1,7 +1,7 @@
 """The page's Compare view in a real browser (Debian's chromium under Playwright) against a live
 server on real photos indexed with `lite` (served) and `conse`: one column per model, photos only
 one model found marked, the agreement figures, a photo's rank under every model, the retrieval
-eval on the folder's captions.csv, the address, dark mode. Fails on any console error (a failed
+eval on the folder's captions.csv, an uploaded photo as the query, the address, dark mode. Fails on any console error (a failed
 request logs one) and on any request that leaves 127.0.0.1."""
 
 from __future__ import annotations
@@ -12,37 +12,21 @@ from urllib.request import urlopen
 
 import pytest
 
-from tests.serve.browser_helpers import checked_page, model_folder, model_server
+from tests.serve.browser_helpers import checked_page, model_server
 
 QUERY = "a dog running on the grass"
 COLUMNS = "n => document.querySelectorAll('.compare-column').length === n"
 
 
 @pytest.fixture(scope="module")
-def encoders(lite_encoder, conse_encoder):
-    return {"lite": lite_encoder, "conse": conse_encoder}
-
-
-@pytest.fixture(scope="module")
-def photos(shared, tmp_path_factory, encoders):
-    return model_folder(shared, tmp_path_factory, encoders)
-
-
-@pytest.fixture(autouse=True)
-def index_home(photos, monkeypatch):
-    """The photos' own index home (conftest's per-test home would hide the conse index)."""
-    monkeypatch.setenv("CLIPLAB_INDEX_HOME", str(photos.parent / "index-home"))
-
-
-@pytest.fixture(scope="module")
-def server(photos, encoders, tmp_path_factory):
+def server(lite_conse_photos, lite_conse, tmp_path_factory):
     """lite served, conse beside it, and one `analyze` report folder (`serve --reports DIR`)."""
     reports = tmp_path_factory.mktemp("reports")
     (reports / "flickr-vs-clip").mkdir()
     (reports / "flickr-vs-clip" / "report.html").write_text(
         "<!doctype html><title>Flickr vs CLIP</title><h1>Flickr vs CLIP</h1><p>the report</p>"
     )
-    with model_server(photos, encoders, reports=[reports]) as url:
+    with model_server(lite_conse_photos, lite_conse, reports=[reports]) as url:
         yield url
 
 
@@ -120,6 +104,53 @@ def test_a_photo_shows_its_rank_under_every_model(page, server):
     both = next(r for r in answer["models"][0]["results"] if not r["only_here"])
     page.hover(f".compare-column[data-model=lite] .cmp-card[data-id='{both['id']}'] button")
     assert page.eval_on_selector_all(".cmp-card.hl", "cs => cs.map(c => Number(c.dataset.id))") == [both["id"]] * 2
+
+
+def test_compare_by_an_uploaded_photo(page, server, lite_conse_photos):
+    """The Image button: each model finds the photo's own file first; a photo's ranks come from the
+    answer (no /api/compare/ranks: the page cannot send the image again); the address holds no image."""
+    page.goto(server + "/")
+    page.wait_for_selector("#status:has-text('28 images')")
+    page.click("#tab-compare")
+    page.wait_for_selector(".model-chip[data-model=conse][aria-pressed=true]")
+    page.select_option("#compare-n", "10")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.set_input_files("#compare-image-file", str(lite_conse_photos / "imagenet" / "pizza.jpg"))
+    page.wait_for_function(COLUMNS, arg=2)
+    page.wait_for_selector("#compare-summary .num")
+    assert "Compared on pizza.jpg" in page.text_content("#compare-image .chip")
+    for model in ("lite", "conse"):
+        first = page.locator(f".compare-column[data-model={model}] .cmp-card").first
+        assert (
+            first.locator(".name").text_content() == "pizza.jpg" and first.locator(".cmp-rank").text_content() == "#1"
+        )
+    assert page.is_visible("#compare-image-note") and "not the image" in page.text_content("#compare-image-note")
+    assert "base64" not in page.url and "pizza" not in page.url and "models=lite%2Cconse" in page.url
+    other = page.locator(".compare-column[data-model=conse] .cmp-card").nth(1)
+    name = other.locator(".name").text_content()
+    other.locator("button").click()
+    page.wait_for_selector("#compare-ranks:not([hidden]) li[data-model=lite]")
+    assert name in page.text_content("#compare-ranks")
+    assert page.text_content("#compare-ranks li[data-model=conse]").startswith("conse: #2 of 28 · ")
+    assert page.text_content("#compare-ranks li[data-model=lite]").startswith("lite: #")
+    assert not any("/api/compare/ranks" in u for u in asked)
+    thumb = page.get_attribute(".compare-column[data-model=lite] .cmp-card img", "src")
+    page.click("#compare-image .chip button")  # × : the image goes, and with no words, the columns too
+    page.wait_for_function(COLUMNS, arg=0)
+    assert page.is_hidden("#compare-image") and page.is_hidden("#compare-image-note")
+    # an image dropped while the Compare tab is shown is compared on, not searched or classified
+    page.evaluate(
+        """async (url) => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([await (await fetch(url)).blob()], "dropped.jpg", {type: "image/jpeg"}));
+            window.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""",
+        thumb,
+    )
+    page.wait_for_function(COLUMNS, arg=2)
+    assert "Compared on dropped.jpg" in page.text_content("#compare-image .chip")
+    assert page.is_visible("#panel-compare")
 
 
 def test_retrieval_eval_table_on_the_folders_captions(page, server):

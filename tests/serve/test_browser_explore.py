@@ -12,31 +12,15 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from tests.serve.browser_helpers import card_names, checked_page, model_folder, model_server
+from tests.serve.browser_helpers import card_names, checked_page, model_server
 
 TOKEN = "s3cret"
 READY = "m => window.cliplab.explore && window.cliplab.explore.model === m && window.cliplab.explore.count === 28"
 
 
 @pytest.fixture(scope="module")
-def encoders(lite_encoder, conse_encoder):
-    return {"lite": lite_encoder, "conse": conse_encoder}
-
-
-@pytest.fixture(scope="module")
-def photos(shared, tmp_path_factory, encoders):
-    return model_folder(shared, tmp_path_factory, encoders)
-
-
-@pytest.fixture(autouse=True)
-def index_home(photos, monkeypatch):
-    """The photos' own index home (conftest's per-test home would hide the conse index)."""
-    monkeypatch.setenv("CLIPLAB_INDEX_HOME", str(photos.parent / "index-home"))
-
-
-@pytest.fixture(scope="module")
-def server(photos, encoders):
-    with model_server(photos, encoders, token=TOKEN) as url:
+def server(lite_conse_photos, lite_conse):
+    with model_server(lite_conse_photos, lite_conse, token=TOKEN) as url:
         yield url
 
 

@@ -92,6 +92,7 @@ def test_filters_narrow_results_and_land_in_the_address(page, server):
     page.click("#filters-clear")
     page.wait_for_function(CARDS, arg=40)
     assert address(page) == {"q": "a dog", "collection": "Library"}
+    assert page.locator(".card .taken").count() == 0  # relevance order: no dates in the way
 
 
 def test_an_address_restores_the_filter_bar_and_results_and_back_works(page, server):
@@ -104,6 +105,9 @@ def test_an_address_restores_the_filter_bar_and_results_and_back_works(page, ser
     assert page.is_visible("#cutoff") and "newest first" in page.text_content("#cutoff")
     assert "score ≥" in page.text_content("#cutoff") and "top − 0.65" in page.get_attribute("#cutoff", "title")
     assert "semantic" in page.text_content("#summary")
+    # each card shows the date it is ordered by, and that it is a file date (the PNGs carry no EXIF)
+    days = page.eval_on_selector_all(".card .taken", "ts => ts.map(t => [t.textContent, t.title])")
+    assert len(days) == len(dated) and all(d == "2023-03-01" and t.startswith("file date") for d, t in days)
     page.select_option("#type", "jpg")
     page.wait_for_function("document.querySelectorAll('.card').length > 8")
     assert address(page)["type"] == "jpg"

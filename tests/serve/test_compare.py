@@ -6,6 +6,9 @@ index's, and a hit on that photo is one the served index lacks (`missing`)."""
 
 from __future__ import annotations
 
+import base64
+from contextlib import contextmanager
+
 import pytest
 
 from tests.helpers import ToyEncoder, make_image
@@ -23,8 +26,9 @@ def loader(spec: str):
     return SwappedToy() if spec == "toy2" else ToyEncoder()
 
 
-@pytest.fixture
-def cmp(pics):
+@contextmanager
+def served(pics, **settings):
+    """(client, ids by path, state) of `pics` served with model toy, also indexed by toy2 and toy3."""
     from fastapi.testclient import TestClient
 
     from cliplab.index import Collection
@@ -35,10 +39,18 @@ def cmp(pics):
         with Collection(pics, model=spec, loader=loader) as col:
             col.update()
     first.unlink()
-    state = open_state([pics], model="toy", loader=loader, settings=Settings(allowed_hosts=["testserver"]))
-    with TestClient(create_app(state)) as client:
-        yield client, ids_by_path(client)
-    state.close()
+    state = open_state([pics], model="toy", loader=loader, settings=Settings(allowed_hosts=["testserver"], **settings))
+    try:
+        with TestClient(create_app(state)) as client:
+            yield client, ids_by_path(client), state
+    finally:
+        state.close()
+
+
+@pytest.fixture
+def cmp(pics):
+    with served(pics) as (client, ids, _):
+        yield client, ids
 
 
 def test_one_column_per_model_with_the_agreement(cmp):
@@ -176,3 +188,62 @@ def test_bad_ranks_and_eval_requests(cmp):
     assert r.status_code == 400
     r = client.get("/api/compare/eval", params={"models": "toy,nope"})
     assert r.status_code == 404 and "its models" in r.json()["error"]
+
+
+def b64(path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def test_compare_by_an_uploaded_image(cmp, pics):
+    """Each model encodes the upload with its own image tower: red.jpg's own bytes find red.jpg first
+    under toy and under toy2 (toy's vector of it would point toy2, which swaps red and blue, at blue)."""
+    client, ids = cmp
+    body = {"image": "data:image/jpeg;base64," + b64(pics / "red.jpg"), "image_name": "mine.jpg"}
+    r = client.post("/api/compare", json={**body, "models": ["toy", "toy2"], "n": 3})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["query"] == "mine.jpg" and got["image"] == "mine.jpg"
+    for col in got["models"]:
+        top = col["results"][0]
+        assert top["path"] == "red.jpg" and top["id"] == ids["red.jpg"], col["model"]
+        assert top["score"] == pytest.approx(1.0, abs=1e-4)  # the same pixels through the same model
+    union = {row["path"] for col in got["models"] for row in col["results"]}
+    assert set(got["ranks"]) == union  # the page cannot send the image again: every listed photo's ranks
+    assert got["ranks"]["red.jpg"] == [
+        {"model": "toy", "rank": 1, "score": pytest.approx(1.0, abs=1e-4), "of": 5},
+        {"model": "toy2", "rank": 1, "score": pytest.approx(1.0, abs=1e-4), "of": 6},  # + 0first.jpg
+    ]
+    for path, rows in got["ranks"].items():
+        for col, row in zip(got["models"], rows):
+            listed = {x["path"]: x["rank"] for x in col["results"]}
+            assert row["model"] == col["model"] and (path not in listed or row["rank"] == listed[path])
+    # with words: one more term, weight 1, as in search's expressions
+    r = client.post("/api/compare", json={**body, "q": "red", "models": ["toy", "toy2"], "n": 2})
+    assert r.status_code == 200 and r.json()["query"] == "red + mine.jpg"
+    assert "ranks" not in client.get("/api/compare", params={"q": "red", "models": "toy,toy2"}).json()
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"image": "not base64!"}, 400, "not valid base64"),
+        ({"image": base64.b64encode(b"no picture").decode()}, 400, "mine.jpg"),
+        ({"image": base64.b64encode(b"x" * 3000).decode()}, 413, "upload limit"),
+        ({"image_name": "mine.jpg"}, 400, "without an image"),
+        ({"image": 12}, 400, "base64 string"),
+    ],
+)
+def test_bad_image_compares(pics, body, status, words):
+    with served(pics, max_upload_mb=2000 / 2**20) as (client, _, _):
+        r = client.post("/api/compare", json={"image_name": "mine.jpg", **body, "models": ["toy", "toy2"]})
+    assert r.status_code == status and words in r.json()["error"], r.text
+
+
+def test_an_image_compare_waits_for_the_pixel_budget(pics):
+    with served(pics, decode_budget_pixels=3000, decode_wait_s=0.2) as (client, _, state):
+        body = {"image": b64(pics / "red.jpg"), "models": ["toy", "toy2"]}  # 60×40: 2400 pixels
+        with state.pixels.hold(2400):  # another request's decode in progress
+            r = client.post("/api/compare", json=body)
+            assert r.status_code == 503 and "try again" in r.json()["error"]
+        assert client.post("/api/compare", json=body).status_code == 200
+        assert state.pixels.in_use == 0

@@ -419,12 +419,23 @@ function resultCard(r, index) {
   score.textContent = r.score.toFixed(2);
   meta.append(score);
   open.append(img, meta);
+  if (r.taken && $("sort").value) open.append(takenDate(r));  // what a date sort orders by
 
   const actions = document.createElement("span");
   actions.className = "card-actions";
   actions.append(feedbackButton(r, "+"), feedbackButton(r, "-"));
   card.append(open, actions);
   return card;
+}
+
+// the day a photo was taken; the tooltip says where that came from (a file's date is a guess)
+function takenDate(r) {
+  const at = document.createElement("time");
+  at.className = "taken";
+  at.dateTime = r.taken;
+  at.textContent = r.taken.slice(0, 10);
+  at.title = r.taken_from === "mtime" ? "file date (no date in the photo's metadata)" : `taken: ${r.taken} (${r.taken_from})`;
+  return at;
 }
 
 function feedbackButton(r, sign) {
@@ -727,8 +738,9 @@ function wireDragAndDrop() {
   window.addEventListener("dragenter", (e) => {
     if (!hasFiles(e)) return;
     depth += 1;
-    overlay.firstElementChild.textContent = currentTab() === "search"
-      ? "Drop an image to search by it" : "Drop images to classify them";
+    const tab = currentTab();
+    overlay.firstElementChild.textContent = tab === "search" ? "Drop an image to search by it"
+      : tab === "compare" ? "Drop an image to compare the models on it" : "Drop images to classify them";
     overlay.hidden = false;
   });
   window.addEventListener("dragleave", () => { depth = Math.max(0, depth - 1); if (!depth) overlay.hidden = true; });
@@ -739,8 +751,14 @@ function wireDragAndDrop() {
     depth = 0;
     overlay.hidden = true;
     if (currentTab() === "search") searchImage(e.dataTransfer.files[0]);
+    else if (currentTab() === "compare") compareImage(e.dataTransfer.files[0]);
     else setClassifyFiles(e.dataTransfer.files);
   });
+}
+
+// the Compare tab's image query: compare.js listens (it owns that view)
+function compareImage(file) {
+  if (file) document.dispatchEvent(new CustomEvent("cliplab:compare-image", { detail: file }));
 }
 
 // an image pasted from the clipboard (a screenshot, a copied picture) searches or classifies like a drop
@@ -750,6 +768,7 @@ function wirePaste() {
     if (!files.length) return;
     e.preventDefault();
     if (currentTab() === "search") searchImage(files[0]);
+    else if (currentTab() === "compare") compareImage(files[0]);
     else setClassifyFiles(files);
   });
 }
@@ -830,6 +849,6 @@ async function start() {
 }
 
 // what compare.js and explore.js share with this file (plain scripts, no modules: no build step)
-window.cliplab = { api, showError, clearError, state, showTab, setMapFilter, thumbUrl, $ };
+window.cliplab = { api, showError, clearError, state, showTab, setMapFilter, thumbUrl, readDataUrl, chip, $ };
 
 start();

@@ -1,17 +1,20 @@
 // cliplab's Compare view: one query → one column per model (GET/POST /api/compare), the agreement
 // figures, a photo's rank under every model (/api/compare/ranks) and the retrieval eval on the
-// folder's captions (/api/compare/eval). Address: #compare?q=…&models=a,b&n=20.
+// folder's captions (/api/compare/eval). An image (button, drop, paste) is POSTed as base64: every
+// model encodes it itself, and the answer carries every listed photo's ranks (the image is not sent
+// again). Address: #compare?q=…&models=a,b&n=20 — never the image.
 // Plain JS, no build step; shares app.js's helpers through window.cliplab.
 "use strict";
 
 (() => {
-  const { api, showError, clearError, state, showTab, $ } = window.cliplab;
+  const { api, showError, clearError, state, showTab, readDataUrl, chip, $ } = window.cliplab;
   const MAX_MODELS = 4;
 
   const cmp = {
     chosen: [],      // the models pressed, in the collection's order
-    query: null,     // the query's text
-    answer: null,    // the last /api/compare answer
+    query: null,     // the query's text ("" with an image alone; null: nothing compared)
+    image: null,     // the File compared on, or null
+    answer: null,    // the last /api/compare answer (an image's answer carries `ranks` by path)
     pinned: null,    // id of the photo whose ranks are shown
     seq: 0,          // late answers to an older comparison are dropped
   };
@@ -52,15 +55,48 @@
     const models = collectionModels();
     cmp.chosen = on ? cmp.chosen.filter((m) => m !== model) : models.filter((m) => m === model || cmp.chosen.includes(m));
     renderModelChips();
-    if (cmp.query && cmp.chosen.length >= 2) run(cmp.query);
+    if (cmp.query != null && cmp.chosen.length >= 2) run(cmp.query);
   }
 
   // ---------- the comparison ----------
 
-  // the query is words or an expression (like:ID terms too); the server takes no uploaded image here
-  function fetchCompare(text) {
+  // the query is words or an expression (like:ID terms too), and/or the image (POSTed as base64)
+  async function fetchCompare(text) {
     const params = { collection: state.collection || "", q: text, models: cmp.chosen.join(","), n: $("compare-n").value };
-    return api("api/compare?" + new URLSearchParams(params));
+    if (!cmp.image) return api("api/compare?" + new URLSearchParams(params));
+    const body = { ...params, models: cmp.chosen, image: await readDataUrl(cmp.image), image_name: cmp.image.name };
+    if (!text) delete body.q;
+    return api("api/compare", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+  }
+
+  // ---------- the image query ----------
+
+  function compareImage(file) {
+    if (!file) return;
+    if (file.type && !file.type.startsWith("image/")) { showError(`${file.name} is not an image`); return; }
+    cmp.image = file;
+    renderImageChip();
+    run($("compare-q").value.trim());
+  }
+
+  function renderImageChip() {
+    const box = $("compare-image");
+    for (const img of box.querySelectorAll("img[data-object-url]")) URL.revokeObjectURL(img.src);
+    const chips = cmp.image ? [chip(URL.createObjectURL(cmp.image), `Compared on ${cmp.image.name}`, "image", dropImage, true)] : [];
+    box.replaceChildren(...chips);
+    box.hidden = !chips.length;
+    $("compare-image-note").hidden = !cmp.image;
+  }
+
+  function dropImage() {
+    cmp.image = null;
+    renderImageChip();
+    const text = $("compare-q").value.trim();
+    if (text) { run(text); return; }
+    cmp.seq += 1; cmp.query = null; cmp.answer = null; cmp.pinned = null;
+    $("compare-columns").replaceChildren(); $("compare-summary").textContent = "";
+    $("compare-ranks").hidden = true; $("compare-empty").hidden = false;
+    remember(true);
   }
 
   async function run(query, push = true) {
@@ -182,18 +218,21 @@
     box.append(text(`${Math.round(answer.took_ms)} ms`));
   }
 
-  // a photo's rank under every model (also where it is outside a column's top n)
+  // a photo's rank under every model (also where it is outside a column's top n): an image's answer
+  // holds them all; for words, /api/compare/ranks
   async function showRanks(r) {
     cmp.pinned = r.id;
     highlight(r.id);
     const box = $("compare-ranks");
-    let ranks;
-    try {
-      const params = { collection: state.collection || "", q: cmp.query, id: String(r.id), models: cmp.chosen.join(",") };
-      ranks = (await api("api/compare/ranks?" + new URLSearchParams(params))).ranks;
-    } catch (err) {
-      showError(err);
-      return;
+    let ranks = cmp.answer && cmp.answer.ranks ? cmp.answer.ranks[r.path] : null;
+    if (!ranks) {
+      try {
+        const params = { collection: state.collection || "", q: cmp.query, id: String(r.id), models: cmp.chosen.join(",") };
+        ranks = (await api("api/compare/ranks?" + new URLSearchParams(params))).ranks;
+      } catch (err) {
+        showError(err);
+        return;
+      }
     }
     if (cmp.pinned !== r.id) return;
     const img = document.createElement("img");
@@ -299,7 +338,10 @@
     if (params.get("n")) $("compare-n").value = params.get("n");
     const q = params.get("q") || "";
     $("compare-q").value = q;
-    if (q && (cmp.query !== q || !cmp.answer)) run(q, false);
+    if (q && (cmp.query !== q || !cmp.answer)) {
+      if (cmp.image && cmp.query !== q) { cmp.image = null; renderImageChip(); }  // an address holds no image
+      run(q, false);
+    }
   }
 
   // ---------- wiring ----------
@@ -307,13 +349,16 @@
   $("compare-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const text = $("compare-q").value.trim();
-    if (text) run(text);
+    if (text || cmp.image) run(text);
   });
-  $("compare-n").addEventListener("change", () => { if (cmp.query) run(cmp.query); });
+  $("compare-n").addEventListener("change", () => { if (cmp.query != null) run(cmp.query); });
+  $("compare-image-file").addEventListener("change", (e) => { compareImage(e.target.files[0]); e.target.value = ""; });
+  document.addEventListener("cliplab:compare-image", (e) => compareImage(e.detail));  // a drop or paste (app.js)
   $("compare-eval").addEventListener("click", runEval);
   document.addEventListener("cliplab:ready", () => { renderModelChips(); restore(); });
   document.addEventListener("cliplab:collection", () => {
-    cmp.query = null; cmp.answer = null;
+    cmp.query = null; cmp.answer = null; cmp.image = null;
+    renderImageChip();
     $("compare-columns").replaceChildren(); $("compare-summary").textContent = "";
     $("compare-eval-box").hidden = true; $("compare-eval").disabled = false;
     renderModelChips();
