@@ -55,8 +55,8 @@ def optional_float(value: Any, name: str) -> float | None:
         return None
     try:
         f = float(value)
-    except (TypeError, ValueError):
-        raise ApiError(f"{name} must be a number, not {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer like 10**400
+        raise ApiError(f"{name} must be a number, not {value!r}"[:200]) from None
     if not math.isfinite(f):
         raise ApiError(f"{name} must be a finite number")
     return f

@@ -170,6 +170,7 @@ def test_bad_compare_requests(cmp, params, status, words):
         ({"q": "red", "models": [1, 2]}, "model names"),
         ({"q": "red", "colour": "x"}, "unknown field 'colour'"),
         ({"q": 3}, "non-empty query"),
+        ({"q": "red", "threshold": 10**400}, "threshold must be a number"),  # a JSON integer no float holds
     ],
 )
 def test_bad_compare_posts(cmp, body, words):
