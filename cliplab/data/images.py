@@ -8,8 +8,6 @@ Handles EXIF orientation, any PIL mode (→ RGB, cliplab.data.decode), HEIC/HEIF
 from __future__ import annotations
 
 import io
-import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -43,6 +41,9 @@ def _open_source(src: str | Path | bytes):
     if isinstance(src, TarMember):  # an image inside a webdataset .tar shard, read by offset
         return io.BytesIO(src.read_bytes())
     if is_url(str(src)):
+        import urllib.error  # here, not at the top: 15-25 ms of every CLI start, for a rare case
+        import urllib.request
+
         try:
             with urllib.request.urlopen(str(src), timeout=URL_TIMEOUT_S) as r:  # noqa: S310 (http(s) only)
                 data = r.read()

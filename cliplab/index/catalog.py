@@ -301,7 +301,9 @@ class Catalog:
         dim = self.dim or 0
         with self.snapshot() as con:
             gen = int(con.execute("SELECT value FROM meta WHERE key='gen'").fetchone()[0])
-            rows = con.execute("SELECT id, vec FROM vectors WHERE gen > ? ORDER BY id", (since_gen,)).fetchall()
+            # sorted here, not by ORDER BY: that made SQLite walk the whole table in id order (0.1-0.2 s
+            # of reading blobs at 100k photos) instead of the gen index, for what is usually no rows
+            rows = sorted(con.execute("SELECT id, vec FROM vectors WHERE gen > ?", (since_gen,)).fetchall())
             removed = [r[0] for r in con.execute("SELECT id FROM removed WHERE gen > ?", (since_gen,))]
             count = int(con.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
         return Delta(
