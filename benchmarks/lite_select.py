@@ -33,7 +33,9 @@ import torch
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/
 from _common import machine, require_shared  # noqa: E402
+from lite_validation import extra_sets, rank_key, within_recall, worst_margin  # noqa: E402
 
 from cliplab.models.backends.conse import conse_vectors  # noqa: E402
 from cliplab.models.core.imagenet import imagenet_hypernyms  # noqa: E402
@@ -83,7 +85,7 @@ def _caption_hit(sim: torch.Tensor, caption_image: torch.Tensor) -> float:
 class Scorer:
     """Cached tower outputs for the validation sets → scores of any heads at any fusion weight."""
 
-    def __init__(self, enc, s: dict, cache_dir=None):
+    def __init__(self, enc, s: dict, cache_dir=None, extra: dict | None = None):
         self.enc = enc
         img, txt = enc.image_tower, enc.text_tower
         self.class_emb = enc.heads.image.class_emb
@@ -106,9 +108,12 @@ class Scorer:
         names = sorted(set(parent))
         gt = torch.tensor([names.index(p) for p in parent])
         self.sets["parent_top1"] = (list(im["path"]), [f"a photo of a {n}." for n in names], gt, "i2t")
+        views = {key: "center" for key in self.sets}
+        for key, (paths, texts, gt, direction, view) in (extra or {}).items():  # lite_validation.extra_sets
+            self.sets[key], views[key] = (paths, texts, gt, direction), view
         self.feats = {}
         for key, (paths, texts, _, _) in self.sets.items():
-            f, failed = image_features(img, paths, "center", cache_dir, progress=False)
+            f, failed = image_features(img, paths, views[key], cache_dir, progress=False)
             if failed:
                 raise SystemExit(f"unreadable validation images: {failed}")
             t = text_features(txt, texts, cache_dir, progress=False)
@@ -126,6 +131,13 @@ class Scorer:
                 out[key] = (ci, hi, ct, ht, f["logits"], gt, direction)
         return out
 
+    def sizes(self) -> dict[str, int]:
+        """Queries per set: what one miss is worth (lite_validation.worst_margin)."""
+        out = {}
+        for key, (paths, texts, gt, direction) in self.sets.items():
+            out[key] = len(texts) if direction.startswith("t2i") else len(paths)
+        return out
+
     def curves(self, heads, top_t: int = 10) -> dict[str, list[float]]:
         out = {}
         for key, (ci, hi, ct, ht, _, gt, direction) in self.halves(heads, top_t).items():
@@ -139,6 +151,8 @@ def score(sim: torch.Tensor, gt: torch.Tensor, direction: str) -> float:
     """R@1 of an (images × texts) similarity in the set's direction."""
     if direction == "i2t-multi":
         return _caption_hit(sim, gt)
+    if direction == "t2i-within":
+        return within_recall(sim, gt)
     return _recall_at(sim.T if direction == "t2i" else sim, gt, 1)
 
 
@@ -151,8 +165,9 @@ RAMP_GRID = {
 }
 
 
-def ramp_scores(scorer: Scorer, heads) -> list[tuple[dict, dict[str, float]]]:
-    """Every RAMP_GRID point → its five scores and mean (the text weight as TextSide computes it)."""
+def ramp_scores(scorer: Scorer, heads, rule: str = "worst") -> tuple[list[tuple[dict, dict[str, float]]], dict]:
+    """Every RAMP_GRID point → its scores, mean and worst margin over `conse` (the text weight as
+    TextSide computes it), best first by `rule` (lite_validation.rank_key); and conse's scores."""
     import itertools
 
     ce = F.normalize(scorer.class_emb.float(), dim=-1)
@@ -160,15 +175,22 @@ def ramp_scores(scorer: Scorer, heads) -> list[tuple[dict, dict[str, float]]]:
         key: (ci @ ct.T, hi @ ht.T, (ct @ ce.T).max(1).values[None, :], gt, direction)
         for key, (ci, hi, ct, ht, _, gt, direction) in scorer.halves(heads).items()
     }
+    baseline = {key: score(sc, gt, direction) for key, (sc, _, _, gt, direction) in sims.items()}  # w = 1
     out = []
     for w, lo, hi_, m0, m1 in itertools.product(*RAMP_GRID.values()):
         r = {}
         for key, (sc, sh, best, gt, direction) in sims.items():
             wt = lo + (hi_ - lo) * ((best - m0) / (m1 - m0)).clamp(0, 1)
             r[key] = score((w * wt).sqrt() * sc + ((1 - w) * (1 - wt)).sqrt() * sh, gt, direction)
-        r["mean"] = float(np.mean(list(r.values())))
+        r = with_summary(r, baseline, scorer.sizes())
         out.append(({"w": w, "lo": lo, "hi": hi_, "from": m0, "to": m1}, r))
-    return sorted(out, key=lambda x: -x[1]["mean"])
+    sizes = scorer.sizes()
+    return sorted(out, key=lambda x: rank_key(x[1], baseline, rule, sizes)), baseline
+
+
+def with_summary(r: dict[str, float], baseline: dict[str, float], sizes: dict | None = None) -> dict[str, float]:
+    """`r` + its mean and worst margin over the baseline (lite_validation.worst_margin)."""
+    return {**r, "mean": float(np.mean([r[k] for k in baseline])), "worst": worst_margin(r, baseline, sizes)}
 
 
 def adaptive(scorer: Scorer, heads, lo: float, hi: float, power: float = 1.0) -> dict[str, float]:
@@ -218,6 +240,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="Override the recipe's epochs.")
     ap.add_argument("--pseudo", type=float, help="Add classifier pseudo-captions at this confidence (experiment).")
     ap.add_argument("--adaptive", action="store_true", help="Also score per-image (confidence) fusion weights.")
+    ap.add_argument(
+        "--rule",
+        choices=["worst", "mean"],
+        default="worst",
+        help="worst: the best worst margin over conse on all nine sets (issue 24); mean: the five sets' mean (before).",
+    )
     ap.add_argument("--top-t", default="10", help="ConSE top-T values to score, comma-separated (the recipe: 10).")
     args = ap.parse_args()
     shared = require_shared()
@@ -237,19 +265,30 @@ def main() -> None:
             cfg.epochs = args.epochs
         res = train(cfg, tmp / "run", progress=False)
         enc = load_checkpoint(res.out_dir)
-    scorer = Scorer(enc, s)
+    scorer = Scorer(enc, s, extra=None if args.rule == "mean" else extra_sets(s))
+    ramps, baseline = ramp_scores(scorer, enc.heads, args.rule)
     top_ts = [int(t) for t in args.top_t.split(",")]
     for top_t in top_ts:
         c = scorer.curves(enc.heads, top_t)
-        best = int(np.argmax(c["mean"]))
+        sizes = scorer.sizes()
+        rows = [with_summary({k: c[k][i] for k in baseline}, baseline, sizes) for i in range(len(WEIGHTS))]
+        c["worst"] = [r["worst"] for r in rows]
+        best = min(range(len(WEIGHTS)), key=lambda i: rank_key(rows[i], baseline, args.rule, sizes))
         print(f"\nConSE part averages its top {top_t} classes (heads.py conse_top_t):\n")
         print("| w (ConSE share) | " + " | ".join(k for k in c) + " |\n|---|" + "---|" * len(c))
         for i, w in enumerate(WEIGHTS):
-            mark = " ← best mean" if i == best else ""
+            mark = f" ← best ({args.rule})" if i == best else ""
             print(f"| {w:.2f}{mark} | " + " | ".join(f"{100 * c[k][i]:.1f}" for k in c) + " |")
-    ramps = ramp_scores(scorer, enc.heads)
     keys = list(ramps[0][1])
-    print("\nText-dependent ConSE share (images keep w; texts ramp lo → hi), the 10 best of", len(ramps), ":\n")
+    print(
+        "\nconse (w = 1), the baseline of the worst margin: "
+        + ", ".join(f"{k} {100 * v:.1f}" for k, v in baseline.items())
+    )
+    print(
+        f"\nText-dependent ConSE share (images keep w; texts ramp lo → hi), the 10 best ({args.rule}) of",
+        len(ramps),
+        ":\n",
+    )
     print("| w | lo | hi | from | to | " + " | ".join(keys) + " |\n|---|---|---|---|---|" + "---|" * len(keys))
     for p, r in ramps[:10]:
         print(
