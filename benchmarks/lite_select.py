@@ -238,6 +238,9 @@ def main() -> None:
     ap.add_argument("--no-fer", action="store_true", help="Train without FER's supervised part.")
     ap.add_argument("--no-augment", action="store_true", help="Train on the plain view only (a quick look).")
     ap.add_argument("--epochs", type=int, help="Override the recipe's epochs.")
+    ap.add_argument(
+        "--hard-negatives", metavar="SHARE", help="This part of the captions batched by subject (experiment: 0.5, 1)."
+    )
     ap.add_argument("--pseudo", type=float, help="Add classifier pseudo-captions at this confidence (experiment).")
     ap.add_argument("--adaptive", action="store_true", help="Also score per-image (confidence) fusion weights.")
     ap.add_argument(
@@ -263,6 +266,8 @@ def main() -> None:
             cfg.augment = []
         if args.epochs:
             cfg.epochs = args.epochs
+        if args.hard_negatives:
+            cfg.hard_negatives, cfg.hard_share = "subject", float(args.hard_negatives)
         res = train(cfg, tmp / "run", progress=False)
         enc = load_checkpoint(res.out_dir)
     scorer = Scorer(enc, s, extra=None if args.rule == "mean" else extra_sets(s))

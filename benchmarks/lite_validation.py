@@ -25,12 +25,11 @@ every other set for one photo would be choosing noise.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import torch
 
 from cliplab.models.core.imagenet import imagenet_hypernyms
+from cliplab.train.negatives import subject  # the subjects hard-negative training groups by
 
 # Everyday category words at the basic level (Rosch): what a person calls a thing first.
 BASIC_WORDS = frozenset(
@@ -48,15 +47,6 @@ BASIC_WORDS = frozenset(
     """.split()
 )
 MAX_UP = 6  # ancestors at most this many steps above the class
-SUBJECTS = {  # caption word → subject group
-    "dog": "dog", "dogs": "dog", "puppy": "dog",
-    "man": "man", "men": "man", "guy": "man",
-    "woman": "woman", "women": "woman", "lady": "woman",
-    "boy": "boy", "boys": "boy",
-    "girl": "girl", "girls": "girl",
-    "child": "child", "children": "child", "kid": "child", "kids": "child",
-    "people": "people", "person": "people", "crowd": "people",
-}  # fmt: skip
 MIN_CANDIDATES = 5
 
 
@@ -88,13 +78,6 @@ def mixed_set(imagenet) -> tuple[list[str], list[str], torch.Tensor]:
     labels = sorted(set(names))
     gt = torch.tensor([labels.index(n) for n in names])
     return list(imagenet["path"]), [f"a photo of a {n}." for n in labels], gt
-
-
-def subject(caption: str) -> str | None:
-    for word in re.findall(r"[a-z]+", caption.lower()):
-        if word in SUBJECTS:
-            return SUBJECTS[word]
-    return None
 
 
 def compositional_set(captions, val_images: list[str]) -> tuple[list[str], list[str], tuple]:

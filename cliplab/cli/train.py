@@ -97,6 +97,14 @@ def train(
         "--batch-by-source",
         help="Batches hold only captions or only label prompts (captions then meet harder negatives).",
     ),
+    hard_negatives: Optional[str] = typer.Option(
+        None,
+        "--hard-negatives",
+        help="subject: caption batches also share their subject (dog, man, girl…), so the heads learn places and actions.",
+    ),
+    hard_share: float = typer.Option(
+        1.0, "--hard-share", help="With --hard-negatives: the part of the captions batched by subject (0-1]."
+    ),
     lr: float = typer.Option(1e-3, "--lr", min=1e-12, help="Peak learning rate of the heads."),
     tower_lr: float = typer.Option(1e-5, "--tower-lr", min=0.0, help="Peak learning rate of unfrozen tower layers."),
     weight_decay: float = typer.Option(0.05, "--weight-decay", min=0.0),
@@ -158,6 +166,8 @@ def train(
             batch_size=batch_size,
             accum=accum,
             batch_by_source=batch_by_source,
+            hard_negatives=hard_negatives,
+            hard_share=hard_share,
             lr=lr,
             tower_lr=tower_lr,
             weight_decay=weight_decay,

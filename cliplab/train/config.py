@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from cliplab.errors import CliplabError, TrainError  # noqa: F401  (TrainError: importable from here too)
 from cliplab.models.trained.heads import HEAD_KINDS, head_config
+from cliplab.train.negatives import HARD_NEGATIVES
 
 VIEWS = ("center", "flip", "crop", "lowres")
 IMAGE_INPUTS = ("pooled", "logits", "conse")
@@ -41,6 +42,8 @@ class TrainConfig:
     batch_size: int = 256
     accum: int = 1  # gradient accumulation: optimizer step every `accum` batches
     batch_by_source: bool = False  # each batch all captions or all label prompts (harder caption negatives)
+    hard_negatives: str | None = None  # "subject": caption batches also share their subject (negatives.py)
+    hard_share: float = 1.0  # the part of the captions batched by subject (the rest: ordinary caption batches)
     lr: float = 1e-3
     tower_lr: float = 1e-5  # for unfrozen tower layers
     weight_decay: float = 0.05
@@ -66,6 +69,10 @@ class TrainConfig:
         bad = [k for k in self.image_inputs if k not in IMAGE_INPUTS]
         if bad or not self.image_inputs:
             raise TrainError(f"image inputs {bad or '[]'}: choose from {', '.join(IMAGE_INPUTS)}")
+        if self.hard_negatives not in HARD_NEGATIVES:
+            raise TrainError(f"--hard-negatives {self.hard_negatives!r}: choose subject (or leave it out)")
+        if not 0 < self.hard_share <= 1:
+            raise TrainError(f"--hard-share {self.hard_share}: a fraction in (0, 1]")
         if self.epochs < 1 or self.batch_size < 2 or self.accum < 1:
             raise TrainError("need epochs >= 1, batch size >= 2 and accum >= 1")
         if self.dim is not None and self.dim < 1:

@@ -25,6 +25,7 @@ from cliplab.train.config import TrainConfig, TrainError
 from cliplab.train.data import load_pairs
 from cliplab.train.inputs import ImageInputs, TextInputs
 from cliplab.train.loss import clip_loss
+from cliplab.train.negatives import batch_groups
 from cliplab.train.state import STATE_FILE, load_state, save_state, write_metrics
 from cliplab.train.validate import evaluate
 
@@ -212,7 +213,9 @@ def _prepare(cfg: TrainConfig, out: Path, state: dict | None, progress: bool) ->
     model_cfg = cfg.model_config(towers[0].feature_dims, towers[1].dim)
     model = build_encoder(model_cfg, name=str(out), seed=cfg.seed, towers=towers)
     opt = torch.optim.AdamW(_param_groups(model, cfg), betas=(0.9, 0.98), eps=1e-6)
-    groups = data.pair_caption.astype(np.int64) if cfg.batch_by_source else None
+    groups = batch_groups(
+        data.pair_caption, data.pair_text, data.texts, cfg.batch_by_source, cfg.hard_negatives, cfg.hard_share, cfg.seed
+    )
     n_batches = len(_epoch_batches(train_pairs, groups, cfg.batch_size, np.random.default_rng(0)))
     if n_batches < 1:
         raise TrainError(f"{len(train_pairs)} training pairs make no batch of at least two")

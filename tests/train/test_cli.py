@@ -35,6 +35,11 @@ def test_train_resume_then_classify(flickr_pairs, feature_cache, tmp_path):
         "64",
         "--patience",
         "0",
+        "--batch-by-source",
+        "--hard-negatives",  # caption batches by subject, half of them (negatives.py)
+        "subject",
+        "--hard-share",
+        "0.5",
     ]
     r = run("train", *common, "--epochs", "3", "--stop-after", "1", "--out", out, "--json")
     assert r.exit_code == 0, r.output
@@ -60,5 +65,11 @@ def test_train_errors_are_one_line(flickr_pairs, tmp_path):
     assert r.exit_code == 2 and "no such file" in r.output and "Traceback" not in r.output
     r = run("train", "--pairs", flickr_pairs, "--out", tmp_path / "y", "--head", "transformer")
     assert r.exit_code == 2 and "mlp" in r.output
+    r = run("train", "--pairs", flickr_pairs, "--out", tmp_path / "z", "--hard-negatives", "colour")
+    assert r.exit_code == 2 and "--hard-negatives 'colour'" in r.output
+    r = run(
+        "train", "--pairs", flickr_pairs, "--out", tmp_path / "z", "--hard-negatives", "subject", "--hard-share", "0"
+    )
+    assert r.exit_code == 2 and "--hard-share" in r.output
     r = run("train", "--resume", tmp_path / "missing-run")
     assert r.exit_code == 2 and "cannot resume" in r.output
