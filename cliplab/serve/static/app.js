@@ -384,6 +384,16 @@ function hasTime(r) {
   return typeof r.timestamp === "number" && Number.isFinite(r.timestamp);
 }
 
+// a result's thumbnail (search, compare and explore cards)
+function thumbImg(r) {
+  const img = document.createElement("img");
+  img.src = r.thumb_url;
+  img.alt = r.caption || r.name;
+  img.loading = "lazy";
+  img.decoding = "async";
+  return img;
+}
+
 function resultCard(r, index) {
   const card = document.createElement("div");
   card.className = "card";
@@ -394,11 +404,7 @@ function resultCard(r, index) {
   open.title = `${r.caption && r.caption !== r.name ? r.caption + "\n" : ""}${r.path}\nscore ${r.score.toFixed(3)}`;
   open.addEventListener("click", () => openLightbox(index));
 
-  const img = document.createElement("img");
-  img.src = r.thumb_url;
-  img.alt = r.caption || r.name;
-  img.loading = "lazy";
-  img.decoding = "async";
+  const img = thumbImg(r);
   img.addEventListener("load", () => card.classList.add("loaded"));
   img.addEventListener("error", () => card.classList.add("broken"));
 
@@ -849,6 +855,6 @@ async function start() {
 }
 
 // what compare.js and explore.js share with this file (plain scripts, no modules: no build step)
-window.cliplab = { api, showError, clearError, state, showTab, setMapFilter, thumbUrl, readDataUrl, chip, $ };
+window.cliplab = { api, showError, clearError, state, showTab, setMapFilter, thumbUrl, thumbImg, readDataUrl, chip, $ };
 
 start();

@@ -7,7 +7,7 @@
 "use strict";
 
 (() => {
-  const { api, showError, clearError, state, showTab, readDataUrl, chip, $ } = window.cliplab;
+  const { api, showError, clearError, state, showTab, readDataUrl, chip, $, thumbImg } = window.cliplab;
   const MAX_MODELS = 4;
 
   const cmp = {
@@ -151,10 +151,7 @@
     const button = document.createElement("button");
     button.type = "button";
     button.title = `${r.path}\nscore ${r.score.toFixed(3)}` + (r.only_here ? "\nfound by this model only" : "");
-    const img = document.createElement("img");
-    img.src = r.thumb_url;
-    img.alt = r.caption || r.name;
-    img.loading = "lazy";
+    const img = thumbImg(r);
     const rank = document.createElement("span");
     rank.className = "cmp-rank";
     rank.textContent = `#${r.rank}`;

@@ -5,7 +5,7 @@
 "use strict";
 
 (() => {
-  const { api, showError, clearError, state, showTab, setMapFilter, thumbUrl, mapView, clusterColour, $ } = window.cliplab;
+  const { api, showError, clearError, state, showTab, setMapFilter, thumbUrl, mapView, clusterColour, $, thumbImg } = window.cliplab;
   const POLL_MS = 1000, POLL_MAX = 600;  // a map being computed: ask every second, for 10 minutes at most
 
   const ex = { model: null, shown: null, stale: true, seq: 0, clusters: [], selection: null };
@@ -179,10 +179,7 @@
     a.title = r.path;
     a.dataset.id = String(r.id);
     a.setAttribute("role", "listitem");
-    const img = document.createElement("img");
-    img.src = r.thumb_url;
-    img.alt = r.caption || r.name;
-    img.loading = "lazy";
+    const img = thumbImg(r);
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = r.name;
