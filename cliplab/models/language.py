@@ -21,10 +21,7 @@ def in_language(encoder: Encoder, lang: str | None) -> Encoder:
     lang = lang.strip()
     method = getattr(encoder, "in_language", None)
     if method is None:
-        # the ONNX text tower's tokenizer.json has the export's language built in (eng_Latn for NLLB)
-        onnx = encoder.describe().get("runtime") == "onnx"
-        why = " on the ONNX runtime (NLLB-CLIP models take one with --runtime torch)" if onnx else ""
-        raise CliplabError(f"model {encoder.name} takes no query language{why}: --lang is for NLLB-CLIP models")
+        raise CliplabError(f"model {encoder.name} takes no query language: --lang is for NLLB-CLIP models")
     return method(lang)
 
 
@@ -39,3 +36,9 @@ def with_vectors(encoder: Encoder, terms: Sequence, lang: str | None) -> list:
     for i, v in zip(texts, vecs):
         out[i] = replace(out[i], vector=v)
     return out
+
+
+def unknown_code(lang: str, codes: Sequence[str]) -> CliplabError:
+    """The error for a language code the model's tokenizer lacks, naming near ones."""
+    near = sorted(c for c in codes if c.split("_")[0] == lang.split("_")[0]) or ["eng_Latn", "deu_Latn", "zho_Hans"]
+    return CliplabError(f"unknown language code {lang!r}: use a FLORES-200 code such as {', '.join(near[:3])}")

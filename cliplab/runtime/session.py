@@ -10,6 +10,8 @@ one runtime is searchable with the other) plus the runtime, precision and device
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import shutil
 import threading
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from cliplab.data.atomic import atomic_write_bytes
+from cliplab.data.digest import short_digest
 from cliplab.errors import CliplabError
 from cliplab.models.core.preprocess import ResizeCropNormalize
 from cliplab.models.core.tower import Model, Tower, TowerEncoder
@@ -54,6 +57,7 @@ class OnnxTower(Tower):
         self._lock = threading.Lock()
         self._session = None
         self._tokenizer = None
+        self._language: tuple[int, int, str] | None = None  # (export's code id, query's code id, code)
         self._pool = None
         # Image batches (throughput) are split across concurrent calls of one session; text (one
         # query's latency) uses every thread in one call. The GPU gets whole batches.
@@ -80,7 +84,8 @@ class OnnxTower(Tower):
         self._pre = preprocess_from_config(self.config["preprocess"]) if self.modality == "image" else None
 
     def fingerprint(self) -> str:
-        return self.rec["fingerprint"]
+        lang = self.language
+        return short_digest(f"{self.rec['fingerprint']}|{lang}") if lang else self.rec["fingerprint"]
 
     def runtime_config(self) -> dict:
         return dict(self.config)
@@ -95,6 +100,31 @@ class OnnxTower(Tower):
         if self._pre is None or out.dtype != np.float32:
             return super().preprocess_into(image, out)
         self._pre(image, out=out)
+
+    def in_language(self, lang: str) -> OnnxTower:
+        """This text tower reading texts as `lang` (NLLB-CLIP): the exported tokenizer prefixes every
+        text with the export's language code, and that one token is swapped for `lang`'s — what NLLB's
+        tokenizer does with `src_lang` (same length, same truncation)."""
+        if self.modality != "text":
+            raise CliplabError(f"model {self.name} takes no query language (a language code is for NLLB-CLIP models)")
+        tok = self.tokenizer()
+        # the export records its code; a cache from before that is read from what the tokenizer adds
+        first = tok.encode("a").tokens[:1]
+        default = self.config.get("language") or (first[0] if first and _is_language_code(first[0]) else None)
+        if not default:
+            raise CliplabError(f"model {self.name} takes no query language (a language code is for NLLB-CLIP models)")
+        new_id = tok.token_to_id(lang) if _is_language_code(lang) else None
+        if new_id is None:
+            from cliplab.models.language import unknown_code
+
+            raise unknown_code(lang, [t for t in tok.get_vocab(with_added_tokens=True) if _is_language_code(t)])
+        out = copy.copy(self)
+        out._lock, out._language = threading.Lock(), (int(tok.token_to_id(default)), int(new_id), lang)
+        return out
+
+    @property
+    def language(self) -> str | None:
+        return self._language[2] if self._language else None
 
     def tokenizer(self):
         if self._tokenizer is None:
@@ -115,7 +145,11 @@ class OnnxTower(Tower):
             texts = [t.lower() for t in texts]
         enc = self.tokenizer().encode_batch(texts)
         fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-        return {n: np.asarray([getattr(e, fields[n]) for e in enc], dtype=np.int64) for n in self.input_names}
+        out = {n: np.asarray([getattr(e, fields[n]) for e in enc], dtype=np.int64) for n in self.input_names}
+        if self._language and len(out["input_ids"]):
+            ids, (old, new, _) = out["input_ids"], self._language
+            ids[:, 0] = np.where(ids[:, 0] == old, new, ids[:, 0])
+        return out
 
     # --- compute --------------------------------------------------------------------------------
     def session(self):
@@ -262,6 +296,11 @@ def _make_session(graph: str | bytes, device: str, threads: int | None = None):
     return ort.InferenceSession(graph, opts, providers=ort_providers(device))
 
 
+def _is_language_code(token: str) -> bool:
+    """A FLORES-200 code as NLLB's vocabulary holds them: deu_Latn, zho_Hans."""
+    return len(token) == 8 and token[3] == "_" and token[:3].isalpha() and token[:3].islower() and token[4:].isalpha()
+
+
 class OnnxEncoder(TowerEncoder):
     """The `TowerEncoder` of a cache entry's two graphs: the same encoder, its towers OnnxTowers."""
 
@@ -293,6 +332,13 @@ class OnnxEncoder(TowerEncoder):
     def precision(self) -> dict:
         return {"image": self.image.precision, "text": self.text.precision}
 
+    def in_language(self, lang: str) -> OnnxEncoder:
+        """This encoder reading texts as `lang` (NLLB-CLIP; `OnnxTower.in_language`)."""
+        out = copy.copy(self)
+        out.text = self.text.in_language(lang)
+        out.model = dataclasses.replace(self.model, text=out.text)
+        return out
+
     def describe(self) -> dict:
         identity = without_runtime(self.entry.manifest["identity"])
         return {
@@ -302,4 +348,5 @@ class OnnxEncoder(TowerEncoder):
             "runtime": "onnx",
             "precision": self.precision,
             "device": self.device,
+            **({"language": self.text.language} if self.text.language else {}),
         }

@@ -283,7 +283,12 @@ class OpenClipTextTower(Tower):
     def runtime_config(self) -> dict:
         # The ONNX runtime tokenises with `tokenizers`: same vocabulary, truncation and padding; it
         # lowercases (CLIP's normaliser) but does not run ftfy / HTML unescaping as open_clip does.
-        return {"tokenizer_file": None, "max_length": self.max_length, "pad_id": self.pad_id, "inputs": ["input_ids"]}
+        cfg = {"tokenizer_file": None, "max_length": self.max_length, "pad_id": self.pad_id, "inputs": ["input_ids"]}
+        from cliplab.models.backends.openclip_text import takes_language
+
+        if takes_language(self.oc_tokenizer):  # NLLB: the exported tokenizer.json starts every text with this code
+            cfg["language"] = str(self.oc_tokenizer.tokenizer.src_lang)
+        return cfg
 
 
 def _clip_fast_tokenizer(tok):

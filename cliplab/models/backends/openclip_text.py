@@ -17,7 +17,6 @@ import copy
 import json
 from pathlib import Path
 
-from cliplab.errors import CliplabError
 from cliplab.models.specs import OPEN_CLIP_CONFIG
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -39,8 +38,9 @@ def tokenizer_in(oc_tokenizer, lang: str):
     """A copy of an open_clip HFTokenizer that reads texts as `lang` (CliplabError for an unknown code)."""
     codes = language_codes(oc_tokenizer)
     if lang not in codes:
-        near = [c for c in codes if c.split("_")[0] == lang.split("_")[0]] or ["eng_Latn", "deu_Latn", "zho_Hans"]
-        raise CliplabError(f"unknown language code {lang!r}: use a FLORES-200 code such as {', '.join(near[:3])}")
+        from cliplab.models.language import unknown_code
+
+        raise unknown_code(lang, codes)
     out = copy.copy(oc_tokenizer)
     out.tokenizer = copy.deepcopy(oc_tokenizer.tokenizer)
     out.tokenizer.src_lang = lang
