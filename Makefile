@@ -53,6 +53,7 @@ browser:
 # same inputs → same bytes, and an unchanged model is left untouched.
 lite-model: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python tools/lite_recipe.py
+	HF_HUB_OFFLINE=1 $(BIN)/python tools/lite_int8_calibrate.py
 
 preclip-model: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python tools/preclip_reference.py

@@ -33,7 +33,7 @@ TOWER_PACKAGES = {
     "clip": [],
 }
 DISTRIBUTIONS = ("torch", "transformers", "sentence-transformers", "onnx", "efficientnet-lite-pytorch")
-CHECKPOINT_FILES = ("cliplab.json", "model.safetensors")
+CHECKPOINT_FILES = ("cliplab.json", "model.safetensors", "int8_calibration.json")
 HF_FILES = (
     "config.json",
     "preprocessor_config.json",
@@ -153,6 +153,16 @@ def sources(spec: str) -> list[str] | None:
         pkgs = [f"{d}=={_version(d)}" for d in ("open-clip-torch", "timm")]
         return None if folder is None else [f"open_clip:{s.text}", *pkgs] + _files(folder, names)
     return None  # preclip: fitted on the data it embeds, runs on torch (select.py)
+
+
+def checkpoint_folder(spec: str) -> Path | None:
+    """The folder of a model cliplab trained (`lite`, a checkpoint folder), else None: only those
+    may declare int8 by task quality (quantize.declared)."""
+    try:
+        s = specs.parse(spec)
+    except ModelSpecError:
+        return None
+    return specs.lite_dir() if s.kind == "lite" else s.path if s.kind == "checkpoint" else None
 
 
 def cache_key(spec: str, opset: int) -> str | None:

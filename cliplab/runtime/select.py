@@ -3,8 +3,9 @@
 - runtime `auto` = ONNX Runtime when onnxruntime is installed (it is a dependency), else torch.
 - ONNX: the model's towers are exported once into the cache (see cache.py); later loads find the
   entry by a key computed without torch (keys.py), so they never import torch or transformers.
-- precision `int8` = dynamic int8 where it keeps cosine ≥ 0.999 to fp32 (quantize.py), fp32 elsewhere;
-  the encoder's description says which tower ran at which precision.
+- precision `int8` = int8 where it keeps cosine ≥ 0.999 to fp32, or where a model cliplab trained
+  declares it by task quality (quantize.py), fp32 elsewhere; the encoder's description says which
+  tower ran at which precision, and the manifest which rule decided.
 - `preclip` (fitted on the data it embeds) and specs the key table does not know run on torch, and
   their description says so.
 """
@@ -119,13 +120,13 @@ def load(
             if m is None:
                 notify("preparing the fast path (ONNX export, once) …")
                 m = build_entry(entry, spec, opset)
-            if m is not None and precision == "int8" and "int8" not in m["towers"]["image"]["graphs"]:
+            if m is not None and precision == "int8" and needs_int8(m):
                 notify("preparing the int8 graphs (once) …")
                 m = add_int8(entry, m)
             return m
 
     m = entry.load()
-    if m is None or (precision == "int8" and "int8" not in m["towers"]["image"]["graphs"]):
+    if m is None or (precision == "int8" and needs_int8(m)):
         m = prepare()
     if m is None:
         return load_torch(spec, device, note="this model has no towers to export: runs on torch")
@@ -183,20 +184,33 @@ def build_entry(entry: Entry, spec: str, opset: int = DEFAULT_OPSET) -> dict | N
     return m
 
 
-def add_int8(entry: Entry, m: dict) -> dict:
-    """int8 graphs next to the fp32 ones, or the reason a tower keeps fp32 (hold the lock)."""
-    from cliplab.runtime.quantize import make_int8
+def needs_int8(m: dict) -> bool:
+    """True when a tower has no int8 record made by this version of quantize.py (its rules)."""
+    from cliplab.runtime.quantize import INT8_VERSION
 
+    return any((t["graphs"].get("int8") or {}).get("version") != INT8_VERSION for t in m["towers"].values())
+
+
+def add_int8(entry: Entry, m: dict) -> dict:
+    """int8 graphs next to the fp32 ones, or the reason a tower keeps fp32, each with the rule that
+    decided it: task quality for a tower the model's cliplab.json declares, else cosine (hold the lock)."""
+    from cliplab.runtime.quantize import INT8_VERSION, declared, make_int8
+
+    folder = keys.checkpoint_folder(m.get("spec", ""))
+    recipes = declared(folder)
     for side, rec in m["towers"].items():
-        if "int8" in rec["graphs"]:
+        if (rec["graphs"].get("int8") or {}).get("version") == INT8_VERSION:
             continue
         data = np.load(entry.path(f"{side}.inputs.npz"))
         inputs = {k: data[k] for k in rec["inputs"]}
-        res = make_int8(entry.path(f"{side}.onnx"), entry.path(f"{side}.int8.onnx"), inputs, rec["output"])
+        src, dst = entry.path(f"{side}.onnx"), entry.path(f"{side}.int8.onnx")
+        res = make_int8(src, dst, inputs, rec["output"], recipe=recipes.get(side), folder=folder)
+        base = {"version": INT8_VERSION, "rule": res["rule"]}
         if res.pop("ok"):
-            rec["graphs"]["int8"] = {**entry.graph_record(f"{side}.int8.onnx"), **res}
+            rec["graphs"]["int8"] = {**entry.graph_record(f"{side}.int8.onnx"), **res, **base}
         else:
-            rec["graphs"]["int8"] = {"fallback": res["reason"]}
+            dst.unlink(missing_ok=True)
+            rec["graphs"]["int8"] = {"fallback": res["reason"], **base}
     return entry.write_manifest(m)
 
 
