@@ -82,6 +82,8 @@ def pull_cmd(
         f"({_size(res.downloaded_bytes) if got else 'nothing new'}) into {res.folder}",
         markup=False,
     )
+    if res.depends:
+        out.print(f"with its text tower's config and tokenizer: {', '.join(res.depends)}", markup=False)
     if res.export:
         out.print(f"ONNX towers: {res.export}", markup=False)
     out.print(f"use it: cliplab search QUERY --model {res.repo}", markup=False)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class PullResult:
     folder: Path  # the snapshot folder in the HF cache
     files: list[dict] = field(default_factory=list)  # {"file", "size", "check", "downloaded"}
     export: str | None = None  # what the ONNX export did (or why it did not run)
+    depends: list[str] = field(default_factory=list)  # text-tower base repos pulled with it (config, tokenizer)
 
     @property
     def downloaded_bytes(self) -> int:
@@ -81,6 +83,7 @@ class PullResult:
             "files": self.files,
             "downloaded_bytes": self.downloaded_bytes,
             "export": self.export,
+            "depends": self.depends,
         }
 
 
@@ -268,6 +271,11 @@ def pull(
     try:
         with _online():
             result = _download(repo, endpoint, progress, notify)
+        for dep in text_dependencies(result.folder):  # before the model's own ref: it needs them
+            with _online():
+                done = _download(dep, endpoint, progress, notify, weights=False)
+            _install(dep, done.commit)
+            result.depends.append(dep)
     except (CliplabError, KeyboardInterrupt):
         raise
     except Exception as e:
@@ -277,17 +285,38 @@ def pull(
         ):
             raise _fail(repo, e, endpoint) from None
         raise
-    # Files are fetched by commit, so huggingface_hub never moved `refs/main`: pointing it at the new
-    # commit, last and only once every file is verified, is what makes the model installed.
-    refs = hub_cache() / f"models--{repo.replace('/', '--')}" / "refs" / "main"
-    refs.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(refs, result.commit)
+    _install(repo, result.commit)
     if export:
         result.export = export_towers(repo, notify)
     return result
 
 
-def _download(repo: str, endpoint: str, progress: bool, notify) -> PullResult:
+def _install(repo: str, commit: str) -> None:
+    """Files are fetched by commit, so huggingface_hub never moved `refs/main`: pointing it at the
+    commit, last and only once every file is verified, is what makes a repo installed."""
+    refs = hub_cache() / f"models--{repo.replace('/', '--')}" / "refs" / "main"
+    refs.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(refs, commit)
+
+
+def text_dependencies(folder: Path | None) -> list[str]:
+    """Hub repos an open_clip checkpoint's text tower is built from (`text_cfg.hf_model_name` /
+    `hf_tokenizer_name`, e.g. xlm-roberta-base for the multilingual CLIPs, facebook/nllb-200-distilled-600M
+    for NLLB-CLIP): their config and tokenizer, which open_clip reads when it builds the tower."""
+    try:
+        cfg = json.loads((Path(folder) / "open_clip_config.json").read_text(encoding="utf-8"))
+        text_cfg = cfg.get("model_cfg", {}).get("text_cfg", {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+    out = []
+    for key in ("hf_model_name", "hf_tokenizer_name"):
+        name = text_cfg.get(key)
+        if isinstance(name, str) and name.strip() and not Path(name).exists() and name not in out:
+            out.append(name.strip())  # a hub id (xlm-roberta-base, ORG/NAME); a local folder needs nothing
+    return out
+
+
+def _download(repo: str, endpoint: str, progress: bool, notify, weights: bool = True) -> PullResult:
     from huggingface_hub import HfApi, try_to_load_from_cache
 
     from cliplab.progress import progress_bar
@@ -295,7 +324,11 @@ def _download(repo: str, endpoint: str, progress: bool, notify) -> PullResult:
     info = HfApi(endpoint=endpoint).model_info(repo, files_metadata=True)
     listing = {s.rfilename: s for s in info.siblings or []}
     names = choose_files(list(listing))
-    if not any(n in listing for family in WEIGHT_CHOICES for n in family if n in names):
+    if not weights:  # a text tower's base model: its config and tokenizer, never its weights
+        names = [n for n in names if n in SUPPORT_FILES]
+        if "config.json" not in names:
+            raise PullError(f"{repo} has no config.json, which the text tower is built from")
+    elif not any(n in listing for family in WEIGHT_CHOICES for n in family if n in names):
         raise PullError(f"{repo} has no weights cliplab can load ({', '.join(f[1] for f in WEIGHT_CHOICES)} …)")
     todo = [n for n in names if not isinstance(try_to_load_from_cache(repo, n, revision=info.sha), str)]
     total = sum((listing[n].size or 0) for n in todo)

@@ -6,7 +6,6 @@ query language (`--lang`), and a model without one refuses it."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
@@ -20,6 +19,7 @@ from cliplab.models.backends.openclip import import_open_clip
 from cliplab.models.backends.openclip_build import build_random_open_clip
 from cliplab.models.language import in_language, with_vectors
 from cliplab.models.loader import load_encoder
+from tests.models.tiny_text import make_xlmr_base
 
 TEXTS = [
     "a photo of a dog",
@@ -28,7 +28,6 @@ TEXTS = [
     "Кошка спит на диване",
     "el perro corre por la playa " * 20,  # past the 77-token context: truncated as open_clip does
 ]
-SMALL = dict(num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, max_position_embeddings=82)
 
 
 @pytest.fixture(scope="module")
@@ -40,31 +39,7 @@ def oc():
 def xlmr_dir(tmp_path_factory):
     """open_clip's xlm-roberta-base-ViT-B-32 config with its text tower's `hf_model_name` pointing at this
     folder (an XLMRobertaConfig + tokenizer saved here), as a real checkpoint points at `xlm-roberta-base`."""
-    import sentencepiece as spm
-    from transformers import XLMRobertaConfig, XLMRobertaTokenizer
-
-    out = tmp_path_factory.mktemp("xlmr") / "xlmr"
-    out.mkdir()
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TEXTS[:4] * 20 + ["el perro corre", "la playa", "red car"] * 20),
-        model_writer=buf,
-        vocab_size=120,
-        model_type="unigram",
-        unk_id=0,
-        bos_id=-1,
-        eos_id=-1,
-        pad_id=-1,
-        character_coverage=1.0,
-        minloglevel=2,
-        hard_vocab_limit=False,
-    )
-    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
-    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(1, sp.get_piece_size())]
-    specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]  # XLM-R's fairseq order
-    tok = XLMRobertaTokenizer(vocab=specials + pieces + [("<mask>", 0.0)])
-    tok.save_pretrained(out)
-    XLMRobertaConfig(vocab_size=len(tok), hidden_size=64, **SMALL).save_pretrained(out)
+    out = make_xlmr_base(tmp_path_factory.mktemp("xlmr") / "xlmr", TEXTS)
     text_cfg = {"hf_model_name": str(out), "hf_tokenizer_name": str(out), "hf_pooler_type": "mean_pooler"}
     return build_random_open_clip(out, "xlm-roberta-base-ViT-B-32", image_size=32, text_cfg=text_cfg)
 

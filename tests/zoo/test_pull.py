@@ -171,3 +171,45 @@ def test_choose_files_prefers_safetensors_and_brings_shards():
         "model.safetensors.index.json",
         "open_clip_pytorch_model.bin",
     ]
+
+
+def test_pull_brings_the_text_towers_base_config_and_tokenizer(tmp_path, shared):
+    """A multilingual open_clip checkpoint names its text tower's base model by hub id
+    (`hf_model_name: xlm-roberta-base`): pull fetches that repo's config and tokenizer too (never its
+    weights), so the model loads offline afterwards."""
+    from cliplab.models.backends.openclip_build import build_random_open_clip
+    from tests.models.tiny_text import make_xlmr_base
+
+    base = make_xlmr_base(tmp_path / "base", ["a dog on the grass", "ein Hund", "un perro", "一只狗"])
+    (base / "model.safetensors").write_bytes(os.urandom(1000))  # the base's own weights: not wanted
+    local = {"hf_model_name": str(base), "hf_tokenizer_name": str(base), "hf_pooler_type": "mean_pooler"}
+    clip = build_random_open_clip(tmp_path / "clip", "xlm-roberta-base-ViT-B-32", image_size=32, text_cfg=local)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    cfg = json.loads((clip / "open_clip_config.json").read_text())
+    cfg["model_cfg"]["text_cfg"].update(hf_model_name="acme/xlmr-tiny", hf_tokenizer_name="acme/xlmr-tiny")
+    (repo / "open_clip_config.json").write_text(json.dumps(cfg))
+    (repo / "open_clip_model.safetensors").write_bytes((clip / "open_clip_model.safetensors").read_bytes())
+    hf_home = tmp_path / "hf"
+    with LoopbackHub({"acme/xlmr-clip": repo, "acme/xlmr-tiny": base}) as hub:
+        r = cli(["models", "pull", "hf-hub:acme/xlmr-clip", "--no-export", "--json"], hf_home, hub.url)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["depends"] == ["acme/xlmr-tiny"]
+        assert hub.requests("GET", "config.json") and hub.requests("GET", "tokenizer.json")
+        assert not hub.requests("GET", "model.safetensors")  # the base's weights stay on the hub
+    for name in ("xlmr-tiny", "xlmr-clip"):
+        assert (hf_home / "hub" / f"models--acme--{name}" / "refs" / "main").read_text() == COMMIT
+
+    photo = sorted((shared / "data" / "flickr8k-1k" / "images").glob("*.jpg"))[0]
+    dead = f"http://127.0.0.1:{closed_port()}"
+    args = ["classify", str(photo), "-l", "ein Hund,eine Katze", "-m", "hf-hub:acme/xlmr-clip", "--runtime", "torch"]
+    r = cli([*args, "--json"], hf_home, dead)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["model"] == "hf-hub:acme/xlmr-clip" and len(out["results"]) == 1, out
+    # what the base repo brought is what made it load: without it the model cannot be built offline
+    import shutil
+
+    shutil.rmtree(hf_home / "hub" / "models--acme--xlmr-tiny")
+    r = cli(args, hf_home, dead)
+    assert r.returncode == 2 and "error:" in r.stderr, r.stdout + r.stderr
