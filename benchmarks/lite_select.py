@@ -238,6 +238,7 @@ def main() -> None:
     ap.add_argument("--no-fer", action="store_true", help="Train without FER's supervised part.")
     ap.add_argument("--no-augment", action="store_true", help="Train on the plain view only (a quick look).")
     ap.add_argument("--epochs", type=int, help="Override the recipe's epochs.")
+    ap.add_argument("--image-tower", help="Another image tower (experiment: efficientnet-lite1 / -lite2).")
     ap.add_argument(
         "--hard-negatives", metavar="SHARE", help="This part of the captions batched by subject (experiment: 0.5, 1)."
     )
@@ -266,6 +267,8 @@ def main() -> None:
             cfg.augment = []
         if args.epochs:
             cfg.epochs = args.epochs
+        if args.image_tower:
+            cfg.image_tower = args.image_tower
         if args.hard_negatives:
             cfg.hard_negatives, cfg.hard_share = "subject", float(args.hard_negatives)
         res = train(cfg, tmp / "run", progress=False)
