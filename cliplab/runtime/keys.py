@@ -144,9 +144,13 @@ def sources(spec: str) -> list[str] | None:
         src = _checkpoint_sources(s.path)
         return None if src is None else [f"ckpt:{s.path}"] + src
     if s.kind in ("hf-folder", "hub"):
-        if s.family == "siglip" and not specs.has_fast_tokenizer(s):
-            return None  # SentencePiece only (SigLIP 1): no tokenizer.json for the ONNX runtime → torch
-        return _hf_sources(s.text)
+        src = _hf_sources(s.text)
+        if s.family == "siglip" and not specs.has_fast_tokenizer(s) and src is not None:
+            # SentencePiece only (SigLIP 1): converted at export (siglip_tokenizer.py), so the key names it
+            folder = Path(s.text).expanduser() if s.path is not None else specs.hub_snapshot(s.text)
+            spiece = _files(folder, ["spiece.model"])
+            return [*src, *spiece, "siglip-tokenizer-conversion=1"] if spiece else None
+        return src
     if s.kind == "open_clip":  # a folder or a cached hf-hub: repo; open_clip:ARCH/TAG runs on torch
         folder = specs.open_clip_dir(s)
         names = (specs.OPEN_CLIP_CONFIG, *specs.OPEN_CLIP_WEIGHTS, "tokenizer.json", "sentencepiece.bpe.model")

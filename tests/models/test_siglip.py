@@ -108,13 +108,45 @@ def test_zero_shot_is_sigmoid_with_bias(siglip_dir):
 
 
 def test_onnx_graphs_match_torch(siglip_dir, tmp_path):
-    """Both towers export within 1e-4 of torch. A SentencePiece-only tokenizer (SigLIP 1) has no
-    tokenizer.json for the ONNX runtime: such a model runs on torch, and says so."""
+    """Both towers export within 1e-4 of torch. A SentencePiece-only tokenizer (SigLIP 1) is converted
+    to a `tokenizers` one (siglip_tokenizer.py): the ONNX runtime gives the slow tokenizer's ids and
+    torch's vectors on every text, also non-English, punctuated and over-long ones."""
     from cliplab.runtime import load, runtime_label
     from cliplab.runtime.export import export_checked
 
     enc = load_encoder(str(siglip_dir))
     for side in ("image", "text"):
         assert export_checked(getattr(enc.model, side), tmp_path / f"{side}.onnx") <= 1e-4
-    auto = load(str(siglip_dir), runtime="onnx")
-    assert runtime_label(auto).startswith("torch") and auto.describe()["probability"] == "sigmoid"
+    onnx = load(str(siglip_dir), runtime="onnx")
+    assert runtime_label(onnx).startswith("onnx") and onnx.describe()["probability"] == "sigmoid"
+    texts = [*TEXTS, "Hello, World!  It's 5 p.m. -- ok?", "  Ünïcödé ﬁ and ＦＵＬＬ width  "]
+    want = enc.model.text.tokenize(texts)["input_ids"]
+    got = onnx.text.tokenize(texts)["input_ids"]
+    np.testing.assert_array_equal(got, want[:, : got.shape[1]])
+    assert (want[:, got.shape[1] :] == enc.model.text.pad_id).all()  # the graph pads back to the full length
+    assert np.abs(onnx.encode_texts(texts) - enc.encode_texts(texts)).max() <= 1e-4
+
+
+def test_a_tokenizer_the_conversion_cannot_match_runs_on_torch(tmp_path):
+    """SentencePiece with byte fallback has no faithful `tokenizers` form here: refused, not guessed."""
+    import sentencepiece as spm
+    from transformers import SiglipTokenizer
+
+    from cliplab.models.backends.siglip_tokenizer import fast_siglip_tokenizer
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(["a photo of a dog", "red car", "a cat"] * 20),
+        model_writer=buf,
+        vocab_size=300,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        byte_fallback=True,
+        minloglevel=2,
+        hard_vocab_limit=False,
+    )
+    (tmp_path / "spiece.model").write_bytes(buf.getvalue())
+    assert fast_siglip_tokenizer(SiglipTokenizer(vocab_file=str(tmp_path / "spiece.model"))) is None

@@ -115,7 +115,7 @@ class SiglipTextTower(Tower):
 
     def __init__(self, model, tokenizer, weights):
         self.model, self.hf_tok, self.weights = model, tokenizer, weights
-        self._fast = tokenizer if hasattr(tokenizer, "backend_tokenizer") else None
+        self._fast = tokenizer if getattr(tokenizer, "is_fast", False) else None  # a slow one is converted
         self.dim = int(model.config.text_config.hidden_size)
         self.max_length = int(model.config.text_config.max_position_embeddings)
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
@@ -154,11 +154,16 @@ class SiglipTextTower(Tower):
             import transformers
 
             fast = getattr(transformers, type(self.hf_tok).__name__ + "Fast", None)  # SiglipTokenizerFast
-            if fast is None:
-                return None
-            with tempfile.TemporaryDirectory() as d, quiet():
-                self.hf_tok.save_pretrained(d)
-                self._fast = fast.from_pretrained(d)
+            if fast is not None:
+                with tempfile.TemporaryDirectory() as d, quiet():
+                    self.hf_tok.save_pretrained(d)
+                    loaded = fast.from_pretrained(d)
+                self._fast = loaded if getattr(loaded, "is_fast", False) else None  # v5 aliases the slow one
+            if self._fast is None:  # SigLIP 1: only spiece.model; converted, and checked against the slow one
+                from cliplab.models.backends.siglip_tokenizer import fast_siglip_tokenizer
+
+                with quiet():
+                    self._fast = fast_siglip_tokenizer(self.hf_tok)
         return self._fast
 
     def runtime_config(self) -> dict:
