@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, require_shared  # noqa: E402
 
 DEFAULT = ["ViT-B-32", "MobileCLIP-S1", "MobileCLIP-S2"]
-NOT_MEASURED = ["ViT-B-16", "ViT-L-14", "convnext_base_w", "xlm-roberta-base-ViT-B-32", "nllb-clip-base", "SigLIP base"]
+NOT_MEASURED = ["ViT-B-16", "ViT-L-14", "convnext_base_w", "xlm-roberta-base-ViT-B-32", "siglip-base", "nllb-clip-base"]
 QUERIES = ["a dog on the grass", "red car", "two people on a beach at sunset", "a bowl of soup", "snow", "a cat"]
 
 
@@ -49,9 +49,58 @@ def photos(n: int) -> list[str]:
 
 
 def params(folder: Path) -> int:
-    from cliplab.models.loader import load_encoder
+    from cliplab.zoo.installed import header_params
 
-    return sum(p.numel() for p in load_encoder(str(folder)).oc.parameters())
+    return header_params(str(folder)) or 0
+
+
+def build(arch: str, out: Path) -> Path:
+    """A random-weight model of `arch`'s real shape in `out`, as its family loads it: open_clip's
+    hub layout; for the multilingual XLM-R CLIP also the text base it names (xlm-roberta-base's
+    shape, a small tokenizer trained here: its ids fall inside the real embedding); for `siglip-base`
+    a transformers SiglipModel folder (SiglipConfig's defaults: ViT-B/16 at 224 px, 64 tokens) with
+    a SentencePiece tokenizer trained here (SigLIP 1's layout: spiece.model only)."""
+    from cliplab.models.backends.openclip_build import build_random_open_clip, make_xlmr_base
+
+    if arch == "siglip-base":
+        return build_siglip(out)
+    if arch.startswith("xlm-roberta-base-"):
+        base = make_xlmr_base(out.parent / f"{arch}-text-base", QUERIES, small=False)
+        text_cfg = {"hf_model_name": str(base), "hf_tokenizer_name": str(base), "hf_pooler_type": "mean_pooler"}
+        from cliplab.models.backends.openclip import import_open_clip
+
+        cfg = import_open_clip().get_model_config(arch)["text_cfg"]
+        return build_random_open_clip(out, arch, small=False, text_cfg={**cfg, **text_cfg})
+    return build_random_open_clip(out, arch, small=False)
+
+
+def build_siglip(out: Path) -> Path:
+    import io
+
+    import sentencepiece as spm
+    import torch
+    from transformers import SiglipConfig, SiglipModel, SiglipTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(QUERIES * 20),
+        model_writer=buf,
+        vocab_size=60,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+        hard_vocab_limit=False,
+    )
+    (out / "spiece.model").write_bytes(buf.getvalue())
+    SiglipTokenizer(vocab_file=str(out / "spiece.model")).save_pretrained(out)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        SiglipModel(SiglipConfig()).eval().save_pretrained(out)
+    return out
 
 
 def row(arch: str, folder: Path, paths: list[str], tmp: Path, repeat: int) -> dict:
@@ -108,16 +157,16 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=64, help="shared photos per img/s measurement")
-    ap.add_argument("--arch", nargs="*", default=DEFAULT, help="open_clip architectures to measure")
+    ap.add_argument(
+        "--arch", nargs="*", default=DEFAULT, help="open_clip architectures to measure, or siglip-base (transformers)"
+    )
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per figure (the fastest is kept)")
     args = ap.parse_args()
     paths = photos(args.n)
-    from cliplab.models.backends.openclip_build import build_random_open_clip
-
     rows = []
     try:
         for arch in args.arch:
-            folder = build_random_open_clip(TMP / "models" / arch, arch, small=False)
+            folder = build(arch, TMP / "models" / arch)
             rows.append(row(arch, folder, paths, TMP, args.repeat))
             print(rows[-1], file=sys.stderr, flush=True)
             shutil.rmtree(TMP / "cache", ignore_errors=True)  # one model's exports at a time on disk

@@ -16,10 +16,9 @@ from typer.testing import CliRunner
 
 from cliplab.errors import CliplabError
 from cliplab.models.backends.openclip import import_open_clip
-from cliplab.models.backends.openclip_build import build_random_open_clip
+from cliplab.models.backends.openclip_build import build_random_open_clip, make_xlmr_base
 from cliplab.models.language import in_language, with_vectors
 from cliplab.models.loader import load_encoder
-from tests.models.tiny_text import make_xlmr_base
 
 TEXTS = [
     "a photo of a dog",

@@ -177,8 +177,7 @@ def test_pull_brings_the_text_towers_base_config_and_tokenizer(tmp_path, shared)
     """A multilingual open_clip checkpoint names its text tower's base model by hub id
     (`hf_model_name: xlm-roberta-base`): pull fetches that repo's config and tokenizer too (never its
     weights), so the model loads offline afterwards."""
-    from cliplab.models.backends.openclip_build import build_random_open_clip
-    from tests.models.tiny_text import make_xlmr_base
+    from cliplab.models.backends.openclip_build import build_random_open_clip, make_xlmr_base
 
     base = make_xlmr_base(tmp_path / "base", ["a dog on the grass", "ein Hund", "un perro", "一只狗"])
     (base / "model.safetensors").write_bytes(os.urandom(1000))  # the base's own weights: not wanted

@@ -3,6 +3,7 @@ what the tests (small widths) and benchmarks/zoo_bench.py (real shapes) load lik
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -55,3 +56,39 @@ def build_random_open_clip(
     )
     save_file({k: x.contiguous() for k, x in model.state_dict().items()}, str(out_dir / OPEN_CLIP_WEIGHTS[0]))
     return out_dir
+
+
+SMALL_TEXT = dict(num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, max_position_embeddings=82)
+
+
+def make_xlmr_base(out: Path, texts: list[str], small: bool = True) -> Path:
+    """`out` holding an XLMRobertaConfig and an XLMRobertaTokenizer whose vocabulary was trained on
+    `texts` (offline): what a multilingual open_clip text tower is built from (`text_cfg.hf_model_name`).
+    `small`: 2 layers of width 64; else xlm-roberta-base's shape (its 250,002-token embedding too; the
+    small tokenizer's ids fall inside it, so speed is measured at the real shape)."""
+    import sentencepiece as spm
+    from transformers import XLMRobertaConfig, XLMRobertaTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts[:4] * 20 + ["el perro corre", "la playa", "red car"] * 20),
+        model_writer=buf,
+        vocab_size=120,
+        model_type="unigram",
+        unk_id=0,
+        bos_id=-1,
+        eos_id=-1,
+        pad_id=-1,
+        character_coverage=1.0,
+        minloglevel=2,
+        hard_vocab_limit=False,
+    )
+    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
+    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(1, sp.get_piece_size())]
+    specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]  # XLM-R's fairseq order
+    tok = XLMRobertaTokenizer(vocab=specials + pieces + [("<mask>", 0.0)])
+    tok.save_pretrained(out)
+    cfg = XLMRobertaConfig(vocab_size=len(tok), hidden_size=64, **SMALL_TEXT) if small else XLMRobertaConfig()
+    cfg.save_pretrained(out)
+    return out
