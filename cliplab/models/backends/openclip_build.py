@@ -58,6 +58,8 @@ def build_random_open_clip(
     return out_dir
 
 
+# xlm-roberta-base's config.json (transformers' XLMRobertaConfig defaults to BERT's vocabulary size)
+XLMR_BASE = dict(vocab_size=250002, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5)
 SMALL_TEXT = dict(num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, max_position_embeddings=82)
 
 
@@ -89,6 +91,8 @@ def make_xlmr_base(out: Path, texts: list[str], small: bool = True) -> Path:
     specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]  # XLM-R's fairseq order
     tok = XLMRobertaTokenizer(vocab=specials + pieces + [("<mask>", 0.0)])
     tok.save_pretrained(out)
-    cfg = XLMRobertaConfig(vocab_size=len(tok), hidden_size=64, **SMALL_TEXT) if small else XLMRobertaConfig()
+    cfg = (
+        XLMRobertaConfig(vocab_size=len(tok), hidden_size=64, **SMALL_TEXT) if small else XLMRobertaConfig(**XLMR_BASE)
+    )
     cfg.save_pretrained(out)
     return out
