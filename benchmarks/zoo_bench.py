@@ -75,27 +75,14 @@ def build(arch: str, out: Path) -> Path:
 
 
 def build_siglip(out: Path) -> Path:
-    import io
-
-    import sentencepiece as spm
     import torch
     from transformers import SiglipConfig, SiglipModel, SiglipTokenizer
 
+    from cliplab.models.backends.openclip_build import train_sentencepiece
+
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(QUERIES * 20),
-        model_writer=buf,
-        vocab_size=60,
-        model_type="unigram",
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        minloglevel=2,
-        hard_vocab_limit=False,
-    )
-    (out / "spiece.model").write_bytes(buf.getvalue())
+    proto = train_sentencepiece(QUERIES * 20, 60, pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
+    (out / "spiece.model").write_bytes(proto)
     SiglipTokenizer(vocab_file=str(out / "spiece.model")).save_pretrained(out)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

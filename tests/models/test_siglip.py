@@ -4,14 +4,13 @@ zero-shot probabilities are sigmoid(scale·cos + bias)."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from cliplab.models import specs
+from cliplab.models.backends.openclip_build import train_sentencepiece
 from cliplab.models.loader import load_encoder
 
 TEXTS = [
@@ -26,26 +25,13 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def siglip_dir(tmp_path_factory):
     """A 2-layer, width-64 SiglipModel with a small SentencePiece tokenizer trained here (offline)."""
-    import sentencepiece as spm
     from transformers import SiglipConfig, SiglipModel, SiglipTokenizer
 
     out = tmp_path_factory.mktemp("siglip") / "siglip"
     out.mkdir()
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TEXTS[:4] * 20 + ["red car", "el perro corre", "a cat"] * 20),
-        model_writer=buf,
-        vocab_size=100,
-        model_type="unigram",
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        character_coverage=1.0,
-        minloglevel=2,
-        hard_vocab_limit=False,
-    )
-    (out / "spiece.model").write_bytes(buf.getvalue())
+    texts = TEXTS[:4] * 20 + ["red car", "el perro corre", "a cat"] * 20
+    proto = train_sentencepiece(texts, 100, pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
+    (out / "spiece.model").write_bytes(proto)
     SiglipTokenizer(vocab_file=str(out / "spiece.model")).save_pretrained(out)
     small = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2)
     cfg = SiglipConfig(
@@ -129,24 +115,11 @@ def test_onnx_graphs_match_torch(siglip_dir, tmp_path):
 
 def test_a_tokenizer_the_conversion_cannot_match_runs_on_torch(tmp_path):
     """SentencePiece with byte fallback has no faithful `tokenizers` form here: refused, not guessed."""
-    import sentencepiece as spm
     from transformers import SiglipTokenizer
 
     from cliplab.models.backends.siglip_tokenizer import fast_siglip_tokenizer
 
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(["a photo of a dog", "red car", "a cat"] * 20),
-        model_writer=buf,
-        vocab_size=300,
-        model_type="unigram",
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        byte_fallback=True,
-        minloglevel=2,
-        hard_vocab_limit=False,
-    )
-    (tmp_path / "spiece.model").write_bytes(buf.getvalue())
+    texts = ["a photo of a dog", "red car", "a cat"] * 20
+    proto = train_sentencepiece(texts, 300, pad_id=0, eos_id=1, unk_id=2, bos_id=-1, byte_fallback=True)
+    (tmp_path / "spiece.model").write_bytes(proto)
     assert fast_siglip_tokenizer(SiglipTokenizer(vocab_file=str(tmp_path / "spiece.model"))) is None

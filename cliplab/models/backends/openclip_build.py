@@ -63,6 +63,23 @@ XLMR_BASE = dict(vocab_size=250002, max_position_embeddings=514, type_vocab_size
 SMALL_TEXT = dict(num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, max_position_embeddings=82)
 
 
+def train_sentencepiece(texts: list[str], vocab_size: int, **options) -> bytes:
+    """A small Unigram SentencePiece model trained on `texts` (offline, quiet, deterministic), as
+    bytes: the tokenizers of the random-weight models built here. `options`: SentencePiece's own
+    (pad_id/eos_id/unk_id/bos_id, byte_fallback, …)."""
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=buf,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        **{"character_coverage": 1.0, "minloglevel": 2, "hard_vocab_limit": False, **options},
+    )
+    return buf.getvalue()
+
+
 def make_xlmr_base(out: Path, texts: list[str], small: bool = True) -> Path:
     """`out` holding an XLMRobertaConfig and an XLMRobertaTokenizer whose vocabulary was trained on
     `texts` (offline): what a multilingual open_clip text tower is built from (`text_cfg.hf_model_name`).
@@ -72,21 +89,9 @@ def make_xlmr_base(out: Path, texts: list[str], small: bool = True) -> Path:
     from transformers import XLMRobertaConfig, XLMRobertaTokenizer
 
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts[:4] * 20 + ["el perro corre", "la playa", "red car"] * 20),
-        model_writer=buf,
-        vocab_size=120,
-        model_type="unigram",
-        unk_id=0,
-        bos_id=-1,
-        eos_id=-1,
-        pad_id=-1,
-        character_coverage=1.0,
-        minloglevel=2,
-        hard_vocab_limit=False,
-    )
-    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
+    ids = dict(unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1)  # XLM-R adds its specials in fairseq order below
+    proto = train_sentencepiece(texts[:4] * 20 + ["el perro corre", "la playa", "red car"] * 20, 120, **ids)
+    sp = spm.SentencePieceProcessor(model_proto=proto)
     pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(1, sp.get_piece_size())]
     specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]  # XLM-R's fairseq order
     tok = XLMRobertaTokenizer(vocab=specials + pieces + [("<mask>", 0.0)])
