@@ -3,7 +3,7 @@
 Held-out results showed `lite` below `conse` on broad everyday objects named in plain words
 (Caltech-style names), weaker on CIFAR's 32-px photos with one template, and poor on compositional
 captions ("a dog running on the beach" ranking ferries first). `lite_select.py`'s five sets did not
-look like those. These three do, built only from `lite_select`'s validation split (held-out
+look like those. These do, built only from `lite_select`'s validation split (held-out
 ImageNet-sample classes, held-out Flickr8k *train* photos) — never a reporting set:
 
 - `basic_top1`: the held-out ImageNet photos named by a **basic-level word** ("dog", "bird",
@@ -12,6 +12,14 @@ ImageNet-sample classes, held-out Flickr8k *train* photos) — never a reporting
   was used). Photos with no such ancestor are left out. Plain words, not the classifier's labels.
 - `lowres_basic_top1`: the same photos and words through the 32-px thumbnail view (`lowres`,
   `cliplab.train.features.apply_view`): small, blurry photos named plainly, as CIFAR's are.
+- `unseen_top1` and `half_unseen_top1` (this stop): concepts the ImageNet classifier never
+  learned, as most of Caltech's are (okapi, garfield, a yin-yang symbol). The classifier is made
+  blind to half of the held-out classes (their logits drop to each photo's lowest, for ConSE, the
+  heads and the ramp's prompt list alike); `unseen` ranks those photos among their own names,
+  `half_unseen` all 150 photos among all 150 names, half of them known to the classifier and half
+  not, the mix a Caltech-style label list has.
+- `sketch_basic_top1`: `basic` through a pencil-drawing view (`sketch`,
+  `cliplab.train.features.apply_view`), for Caltech's drawings and cartoons.
 - `compositional_t2i`: each held-out caption whose subject is a common Flickr subject (dog, man,
   woman, boy, girl, child, people…) ranks only the held-out photos whose captions share that
   subject; R@1. The subject no longer tells photos apart, so the place/action words must.
@@ -48,6 +56,7 @@ BASIC_WORDS = frozenset(
 )
 MAX_UP = 6  # ancestors at most this many steps above the class
 MIN_CANDIDATES = 5
+UNSEEN_SEED = 11
 
 
 def basic_word(wnid: str, name: str) -> str | None:
@@ -101,8 +110,35 @@ def compositional_set(captions, val_images: list[str]) -> tuple[list[str], list[
     return val_images, texts, (torch.tensor(gt), torch.from_numpy(np.stack(rows)))
 
 
+def unseen_classes(val_classes: np.ndarray) -> np.ndarray:
+    """(1000,) mask: a seeded half of the held-out classes, for the classifier to be blind to."""
+    idx = np.flatnonzero(val_classes)
+    out = np.zeros(len(val_classes), bool)
+    out[np.random.default_rng(UNSEEN_SEED).choice(idx, len(idx) // 2, replace=False)] = True
+    return out
+
+
+def unseen_sets(s: dict) -> dict[str, tuple]:
+    """`unseen_top1` and `half_unseen_top1` (module doc), with the blind mask as a sixth element."""
+    im, blind = s["imagenet"], unseen_classes(s["val_classes"])
+    paths, names = list(im["path"]), [f"a photo of a {n}." for n in im["name"]]
+    own = blind[np.flatnonzero(s["val_classes"])]  # per held-out photo: is its class a blind one
+    keep = np.flatnonzero(own)
+    return {
+        "unseen_top1": (
+            [paths[i] for i in keep],
+            [names[i] for i in keep],
+            torch.arange(len(keep)),
+            "i2t",
+            "center",
+            blind,
+        ),
+        "half_unseen_top1": (paths, names, torch.arange(len(names)), "i2t", "center", blind),
+    }
+
+
 def extra_sets(s: dict) -> dict[str, tuple]:
-    """Name → (paths, texts, gt, direction, view), the form `lite_select.Scorer` takes."""
+    """Name → (paths, texts, gt, direction, view[, blind]), the form `lite_select.Scorer` takes."""
     paths, texts, gt = basic_set(s["imagenet"])
     images, captions, within = compositional_set(s["captions"], s["val_images"])
     return {
@@ -110,6 +146,8 @@ def extra_sets(s: dict) -> dict[str, tuple]:
         "mixed_top1": (*mixed_set(s["imagenet"]), "i2t", "center"),
         "lowres_basic_top1": (paths, texts, gt, "i2t", "lowres"),
         "compositional_t2i": (images, captions, within, "t2i-within", "center"),
+        **unseen_sets(s),
+        "sketch_basic_top1": (paths, texts, gt, "i2t", "sketch"),
     }
 
 

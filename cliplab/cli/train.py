@@ -116,7 +116,7 @@ def train(
     ),
     seed: int = typer.Option(0, "--seed"),
     augment: Optional[List[str]] = typer.Option(
-        None, "--augment", help="Cached image views: flip, crop, lowres (comma list or repeat)."
+        None, "--augment", help="Cached image views: flip, crop, lowres, gray, sketch (comma list or repeat)."
     ),
     cache_dir: Optional[Path] = typer.Option(
         None, "--cache-dir", help="Feature cache (default ~/.cache/cliplab/features, or $CLIPLAB_CACHE)."

@@ -9,7 +9,7 @@ from cliplab.errors import CliplabError, TrainError  # noqa: F401  (TrainError: 
 from cliplab.models.trained.heads import HEAD_KINDS, head_config
 from cliplab.train.negatives import HARD_NEGATIVES
 
-VIEWS = ("center", "flip", "crop", "lowres")
+VIEWS = ("center", "flip", "crop", "lowres", "gray", "sketch")
 IMAGE_INPUTS = ("pooled", "logits", "conse")
 
 
@@ -52,7 +52,7 @@ class TrainConfig:
     learn_scale: bool = True
     patience: int = 5  # epochs without a better validation score before stopping; 0 = never
     seed: int = 0
-    augment: list[str] = field(default_factory=list)  # extra cached image views: flip, crop, lowres
+    augment: list[str] = field(default_factory=list)  # extra cached image views: flip, crop, lowres, gray, sketch
     # plumbing (not part of what is learned)
     cache_dir: str | None = None
     workers: int | None = None

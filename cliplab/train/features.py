@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from cliplab.data.digest import bytes_digest
 from cliplab.models.core.base import Encoder
@@ -50,6 +50,12 @@ def apply_view(image: Image.Image, view: str) -> Image.Image:
             return image
         small = image.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BICUBIC)
         return small.resize((w, h), Image.BICUBIC)
+    if view == "gray":  # colour removed: old photos, scans, prints
+        return ImageOps.grayscale(image).convert("RGB")
+    if view == "sketch":  # a pencil drawing of the photo (colour dodge of the grey over its blurred negative)
+        g = np.asarray(ImageOps.grayscale(image), np.float32)
+        blur = np.asarray(ImageOps.invert(ImageOps.grayscale(image)).filter(ImageFilter.GaussianBlur(3)), np.float32)
+        return Image.fromarray(np.minimum(255.0, g * 255.0 / (256.0 - blur)).astype(np.uint8)).convert("RGB")
     return image
 
 

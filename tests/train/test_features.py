@@ -81,3 +81,17 @@ def test_views_are_deterministic():
     assert apply_view(im, "crop").size == (80, 48)
     assert apply_view(im, "lowres").size == im.size
     assert np.array_equal(np.asarray(apply_view(im, "lowres")), np.asarray(apply_view(im, "lowres")))
+
+
+def test_gray_and_sketch_views():
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
+    gray = np.asarray(apply_view(im, "gray"))
+    assert gray.shape == (40, 50, 3) and (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    flat = Image.new("RGB", (40, 30), (120, 60, 200))  # no edges: a drawing of it is blank paper
+    assert np.asarray(apply_view(flat, "sketch")).min() >= 250
+    edge = np.full((30, 40, 3), 230, np.uint8)
+    edge[:, 20:] = 20  # one strong edge: the drawing has a dark line near it, white far from it
+    sketch = np.asarray(apply_view(Image.fromarray(edge), "sketch"))[..., 0]
+    assert sketch.shape == (30, 40) and sketch[:, 2].min() >= 250 and sketch[:, 18:23].min() < 200
+    assert np.array_equal(sketch, np.asarray(apply_view(Image.fromarray(edge), "sketch"))[..., 0])

@@ -53,3 +53,31 @@ def test_basic_words_are_the_nearest_everyday_ancestor(v):
     assert v.basic_word("n02094433", "Yorkshire Terrier") == "dog"
     assert v.basic_word("n04037443", "race car") == "car"
     assert v.basic_word("n01440764", "tench") == "fish"
+
+
+def test_unseen_sets_blind_the_classifier_to_half_the_held_out_classes(v):
+    import numpy as np
+
+    val = np.zeros(1000, bool)
+    val[[3, 10, 50, 70, 900, 901]] = True
+    imagenet = pd.DataFrame({"path": [f"p{i}" for i in range(6)], "name": list("abcdef")})
+    sets = v.unseen_sets({"imagenet": imagenet, "val_classes": val})
+    blind = sets["unseen_top1"][5]
+    assert blind.sum() == 3 and not (blind & ~val).any()  # half the held-out classes, nothing else
+    assert np.array_equal(blind, v.unseen_classes(val))  # seeded: the same half every run
+    paths, texts, gt = sets["unseen_top1"][:3]
+    own = [i for i, c in enumerate(np.flatnonzero(val)) if blind[c]]
+    assert paths == [f"p{i}" for i in own] and texts == [f"a photo of a {'abcdef'[i]}." for i in own]
+    assert gt.tolist() == list(range(3))
+    assert sets["half_unseen_top1"][0] == list(imagenet["path"]) and len(sets["half_unseen_top1"][1]) == 6
+
+
+def test_blind_logits_never_reach_the_top():
+    spec = importlib.util.spec_from_file_location("lite_select", PATH.parent / "lite_select.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    logits = torch.tensor([[5.0, 1.0, -2.0, 0.5], [0.1, 9.0, 3.0, -1.0]])
+    blind = torch.tensor([True, False, False, True])
+    out = module.blind_logits(logits, blind)
+    assert out[:, blind].tolist() == [[-2.0, -2.0], [-1.0, -1.0]]  # each photo's lowest
+    assert torch.equal(out[:, ~blind], logits[:, ~blind]) and out.argmax(1).tolist() == [1, 1]
